@@ -1,0 +1,190 @@
+"""Comparisons with messages a student can act on.
+
+Every check raises :class:`CheckFailed` (an ``AssertionError``) whose message says which property
+failed, on which call, and what to look at. Student objects are never trusted: types are checked
+exactly (``type(x) is np.ndarray``, not ``isinstance``), values are converted to plain arrays by
+the checker before any comparison, and no comparison calls a method of the student's object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "CheckFailed",
+    "describe",
+    "expect",
+    "expect_array",
+    "expect_raises",
+    "expect_tensor",
+    "fmt_call",
+]
+
+_SMALL = 12  # arrays with at most this many elements are shown in full in messages
+
+
+class CheckFailed(AssertionError):
+    """A property of the student's code does not hold; the message explains which and where."""
+
+
+def describe(value: Any) -> str:
+    """Short, safe description of a value for a message: small arrays in full, large ones by shape."""
+    kind = type(value)
+    if kind is np.ndarray:
+        if value.size <= _SMALL:
+            body = " ".join(np.array2string(value, separator=", ", threshold=_SMALL).split())
+            return f"array({body}, dtype={value.dtype})" if value.ndim else f"array({body})"
+        return f"<{value.dtype} array of shape {value.shape}>"
+    if kind.__module__.startswith("torch") and kind.__name__ in {"Tensor", "Parameter"}:
+        if value.numel() <= _SMALL:
+            body = " ".join(np.array2string(value.detach().cpu().numpy(), separator=", ").split())
+            return f"tensor({body}, dtype={value.dtype})"
+        return f"<{value.dtype} tensor of shape {tuple(value.shape)}>"
+    if kind in (int, float, bool, str, type(None)) or issubclass(kind, np.generic):
+        return repr(value)
+    if kind in (list, tuple) and len(value) <= _SMALL:
+        return repr(value)
+    return f"<{kind.__module__}.{kind.__qualname__} object>"
+
+
+def fmt_call(name: str, *args: Any, **kwargs: Any) -> str:
+    """``fmt_call("one_hot", ids, num_classes=5)`` -> ``one_hot(array([1, 2]), num_classes=5)``."""
+    parts = [describe(a) for a in args] + [f"{k}={describe(v)}" for k, v in kwargs.items()]
+    return f"{name}({', '.join(parts)})"
+
+
+def expect(condition: bool, message: str) -> None:
+    """Fail with ``message`` unless ``condition`` holds."""
+    if not condition:
+        raise CheckFailed(message)
+
+
+def _first_mismatch(got: np.ndarray, expected: np.ndarray, close: np.ndarray) -> str:
+    index = tuple(int(i) for i in np.argwhere(~close)[0])
+    count = int((~close).sum())
+    where = index if len(index) != 1 else index[0]
+    return (
+        f"{count} of {close.size} values differ; the first is at index {where}: "
+        f"got {got[index]!r}, expected {expected[index]!r}"
+    )
+
+
+def expect_array(
+    got: Any,
+    expected: np.ndarray,
+    call: str,
+    *,
+    exact: bool = False,
+    rtol: float = 1e-6,
+    atol: float = 1e-6,
+    check_dtype: bool = True,
+    hint: str = "",
+) -> None:
+    """``got`` must be a numpy array equal to ``expected`` in shape, dtype and values.
+
+    ``exact=True`` demands bit-identical values (what a lookup gives); otherwise values are compared
+    with ``rtol``/``atol``. The message names the first mismatching index.
+    """
+    suffix = f" {hint}" if hint else ""
+    if type(got) is not np.ndarray:
+        raise CheckFailed(
+            f"{call} returned {describe(got)}; expected a numpy array (np.ndarray).{suffix}"
+        )
+    _compare(np.array(got, copy=True), expected, call, exact, rtol, atol, check_dtype, suffix)
+
+
+def expect_tensor(
+    got: Any,
+    expected: Any,
+    call: str,
+    *,
+    exact: bool = False,
+    rtol: float = 1e-6,
+    atol: float = 1e-6,
+    check_dtype: bool = True,
+    hint: str = "",
+) -> None:
+    """``got`` must be a ``torch.Tensor`` equal to ``expected`` (a tensor or array) in shape, dtype and values."""
+    import torch
+
+    suffix = f" {hint}" if hint else ""
+    if type(got) is not torch.Tensor and type(got) is not torch.nn.Parameter:
+        raise CheckFailed(f"{call} returned {describe(got)}; expected a torch.Tensor.{suffix}")
+    if check_dtype and type(expected) is torch.Tensor and got.dtype != expected.dtype:
+        raise CheckFailed(f"{call} returned dtype {got.dtype}; expected {expected.dtype}.{suffix}")
+    got_np = got.detach().cpu().numpy().copy()  # type is exact, so these are torch's own methods
+    exp_np = expected.detach().cpu().numpy() if type(expected) is torch.Tensor else np.asarray(expected)
+    _compare(got_np, exp_np, call, exact, rtol, atol, False, suffix)
+
+
+def _compare(
+    got: np.ndarray,
+    expected: np.ndarray,
+    call: str,
+    exact: bool,
+    rtol: float,
+    atol: float,
+    check_dtype: bool,
+    suffix: str,
+) -> None:
+    if got.shape != expected.shape:
+        raise CheckFailed(f"{call} returned shape {got.shape}; expected {expected.shape}.{suffix}")
+    if check_dtype and got.dtype != expected.dtype:
+        raise CheckFailed(f"{call} returned dtype {got.dtype}; expected {expected.dtype}.{suffix}")
+    if got.size == 0:
+        return
+    if exact:
+        same = (got == expected) | (np.isnan(got) & np.isnan(expected)) if got.dtype.kind == "f" else got == expected
+        if not same.all():
+            raise CheckFailed(f"{call} is not bit-identical to the expected values: "
+                              f"{_first_mismatch(got, expected, same)}.{suffix}")
+        return
+    if got.dtype.kind not in "biuf" or expected.dtype.kind not in "biuf":
+        raise CheckFailed(f"{call} returned values of dtype {got.dtype}; expected numbers.{suffix}")
+    close = np.isclose(got.astype(np.float64), expected.astype(np.float64), rtol=rtol, atol=atol)
+    if not close.all():
+        raise CheckFailed(f"{call} returned wrong values: {_first_mismatch(got, expected, close)}.{suffix}")
+
+
+def expect_raises(
+    exc_type: type[BaseException],
+    fn: Callable[..., Any],
+    args: Sequence[Any],
+    call: str,
+    *,
+    mentions: Mapping[str, Sequence[str]] | None = None,
+    hint: str = "",
+) -> None:
+    """Calling ``fn(*args)`` must raise ``exc_type`` (or a subclass).
+
+    ``mentions`` maps what the message must name to the strings that count as naming it:
+    ``{"the bad id": ["9"], "V": ["7"]}`` demands both "9" and "7" in the message.
+    """
+    suffix = f" {hint}" if hint else ""
+    try:
+        result = fn(*args)
+    except exc_type as err:
+        message = str(err)
+        missing = [
+            f"{what} ({' or '.join(alternatives)})"
+            for what, alternatives in (mentions or {}).items()
+            if not any(s in message for s in alternatives)
+        ]
+        if missing:
+            raise CheckFailed(
+                f"{call} raised {type(err).__name__}({message!r}), but the message should name "
+                f"{' and '.join(missing)} so the reader knows what was wrong.{suffix}"
+            ) from None
+        return
+    except NotImplementedError:
+        raise
+    except Exception as err:  # the wrong exception type is the failure being reported
+        raise CheckFailed(
+            f"{call} raised {type(err).__name__}({str(err)!r}); expected {exc_type.__name__}.{suffix}"
+        ) from None
+    raise CheckFailed(
+        f"{call} returned {describe(result)} instead of raising {exc_type.__name__}.{suffix}"
+    )

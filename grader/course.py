@@ -1,0 +1,111 @@
+"""Where the course lives and how nbgrader is configured for a class workspace.
+
+The repository holds the course: ``solutions/`` (nbgrader's source directory), ``course/`` (its release
+directory) and ``nbgrader_config.py``. A *workspace* is an nbgrader course root for one class: it holds
+``submitted/``, ``autograded/``, ``feedback/`` and the gradebook, and reads the assignments from the
+repository's ``solutions/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # nbgrader takes ~2 s to import; only the commands that need it pay for it
+    from nbgrader.apps import NbGraderAPI
+    from traitlets.config import Config
+
+REPO = Path(__file__).resolve().parent.parent
+SOLUTIONS = REPO / "solutions"
+COURSE = REPO / "course"
+CONFIG_FILE = REPO / "nbgrader_config.py"
+
+# Student ids become folder names: letters, digits and . _ @ - only, not starting with a dot.
+STUDENT_ID = re.compile(r"^[A-Za-z0-9_@-][A-Za-z0-9_.@-]{0,99}$")
+
+
+class GraderError(Exception):
+    """A problem the instructor can fix; the message says what and how. The CLI prints it without a traceback."""
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """One folder of ``solutions/``: an nbgrader assignment with its notebooks."""
+
+    name: str
+    notebooks: tuple[str, ...]
+    graded: bool  # False for orientation notebooks without any grade cell
+
+    @property
+    def source_dir(self) -> Path:
+        return SOLUTIONS / self.name
+
+
+def _has_grade_cells(path: Path) -> bool:
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    return any(cell.get("metadata", {}).get("nbgrader", {}).get("grade") for cell in cells)
+
+
+def assignments() -> list[Assignment]:
+    """All assignments in ``solutions/``, in order (folder names start with their number)."""
+    found = []
+    for folder in sorted(p for p in SOLUTIONS.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        notebooks = sorted(folder.glob("*.ipynb"))
+        if notebooks:
+            graded = any(_has_grade_cells(nb) for nb in notebooks)
+            found.append(Assignment(folder.name, tuple(nb.stem for nb in notebooks), graded))
+    return found
+
+
+def graded_assignments() -> list[Assignment]:
+    return [a for a in assignments() if a.graded]
+
+
+def notebook_index() -> dict[str, Assignment]:
+    """Notebook name -> its assignment, for every graded notebook."""
+    return {nb: a for a in graded_assignments() for nb in a.notebooks}
+
+
+def default_db_url(root: Path) -> str:
+    # timeout: wait for a lock instead of failing with nbgrader's misleading "run `nbgrader db upgrade`".
+    return f"sqlite:///{root.resolve()}/gradebook.db?timeout=60"
+
+
+def load_config(root: Path, db_url: str | None = None) -> Config:
+    """The course's nbgrader configuration, pointed at the workspace ``root``."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = PyFileConfigLoader(CONFIG_FILE.name, path=str(REPO)).load_config()
+    config.CourseDirectory.root = str(root.resolve())
+    config.CourseDirectory.source_directory = str(SOLUTIONS)
+    config.CourseDirectory.db_url = db_url or default_db_url(root)
+    return config
+
+
+def make_api(root: Path, db_url: str | None = None) -> NbGraderAPI:
+    """nbgrader's Python API for the workspace ``root``."""
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+
+    ensure_tools_on_path()
+    config = load_config(root, db_url)
+    return NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
+
+
+def ensure_tools_on_path() -> None:
+    """nbgrader shells out to ``alembic``: put this interpreter's ``bin/`` first on PATH."""
+    bindir = str(Path(sys.executable).parent)
+    if os.environ.get("PATH", "").split(os.pathsep)[0] != bindir:
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+
+
+def check_result(result: dict, what: str) -> None:
+    """nbgrader's API returns ``{success, log, error}`` instead of raising; turn a failure into a GraderError."""
+    if not result.get("success"):
+        detail = (result.get("error") or result.get("log") or "").strip()
+        raise GraderError(f"{what} failed:\n{detail}")
