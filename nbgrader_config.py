@@ -3,28 +3,32 @@
 Read by the plain `nbgrader` commands run from this folder and by `python -m grader`, which loads this file
 and only changes where a class workspace lives. `solutions/` is nbgrader's source directory and `course/`
 its release directory; submitted/, autograded/, feedback/ and gradebook.db are runtime folders (git-ignored).
+The gradebook defaults to <course root>/gradebook.db; `python -m grader autograde --db URL` takes any
+SQLAlchemy URL.
 """
+
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+from nbgrader.preprocessors import GetGrades
+
+from grader.feedback import HideHiddenTests
 
 c = get_config()  # noqa: F821 -- injected by traitlets when nbgrader loads this file
 
 c.CourseDirectory.course_id = "embedding-layers"
 c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "course"
-# Wait up to 60 s for a lock instead of failing with nbgrader's misleading "run nbgrader db upgrade".
-c.CourseDirectory.db_url = "sqlite:///gradebook.db?timeout=60"
 
 # Student notebooks need nothing but numpy, torch and matplotlib; a kernel is the environment's python3.
 c.ExecutePreprocessor.kernel_name = "python3"
 c.Execute.timeout = 120                  # seconds per cell; the notebooks' cells take well under 5 s
 c.Execute.shutdown_kernel = "immediate"  # the graceful shutdown costs ~1.5 s per notebook and buys nothing here
+# ipykernel 7 warns on every start that its loopback TCP sockets are unencrypted; the kernel's own log is
+# not student output, so keep it to errors (nbclient still adds the in-memory history file).
+c.Execute.extra_arguments = ["--IPKernelApp.log_level=ERROR"]
 
 # Students who edit in VS Code or Colab lose nbgrader's lock metadata and sometimes delete cells:
 # re-insert missing test cells from the gradebook instead of silently grading them as absent.
 c.OverwriteCells.add_missing_cells = True
 
 # Feedback shows each hidden test by its name, points and report, never its source (nbgrader#917).
-c.GenerateFeedback.preprocessors = [
-    "nbgrader.preprocessors.GetGrades",
-    "grader.feedback.HideHiddenTests",
-    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
-]
+c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]

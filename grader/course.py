@@ -9,6 +9,7 @@ repository's ``solutions/``.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import sys
@@ -109,3 +110,32 @@ def check_result(result: dict, what: str) -> None:
     if not result.get("success"):
         detail = (result.get("error") or result.get("log") or "").strip()
         raise GraderError(f"{what} failed:\n{detail}")
+
+
+class NbgraderNoise:
+    """Logging filter for two messages nbgrader emits that are not news to an instructor.
+
+    * "Attribute 'checksum' for cell … has changed!" for every hidden test cell of every submission: the
+      released cell (hidden tests removed) never has the checksum recorded for the full cell, and
+      ``OverwriteCells`` restores the full cell either way. The same warning for any other cell (an edited
+      test cell) stays visible.
+    * "Unwritable directory … exchange": the API checks the JupyterHub exchange on start, which these
+      commands never use.
+    """
+
+    _checksum = re.compile(r"Attribute 'checksum' for cell (\S+) has changed")
+
+    def __init__(self) -> None:
+        self.hidden_cells = {
+            cell["metadata"]["nbgrader"]["grade_id"]
+            for a in assignments() for nb in a.notebooks
+            for cell in json.loads((a.source_dir / f"{nb}.ipynb").read_text(encoding="utf-8"))["cells"]
+            if "BEGIN HIDDEN TESTS" in "".join(cell.get("source", ""))
+        }
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "Unwritable directory" in message and "exchange" in message:
+            return False
+        match = self._checksum.search(message)
+        return not (match and match.group(1) in self.hidden_cells)

@@ -61,7 +61,8 @@ def _bad_id_property(name: str, fn: Callable[[np.ndarray], Any], V: int, make_ca
             )
         for ids in (np.array([1.0, 2.0]), np.array([0.5]), np.array([True, False])):
             expect_raises(
-                TypeError, fn, [ids], make_call(ids), mentions={"the dtype or the value": [str(ids.dtype), str(ids[0])]},
+                TypeError, fn, [ids], make_call(ids),
+                mentions={"the dtype or the value": [str(ids.dtype), str(ids[0])]},
                 hint="Token ids must have an integer dtype; floats and booleans are not ids.",
             )
     return Property(name, check)
@@ -348,7 +349,8 @@ def grade_embedding_module(Embedding: type, points: float = 2) -> float:
                           hint="torch indexing wraps negative ids silently; validate before indexing.")
         t = torch.tensor([1.0, 2.0])
         expect_raises(TypeError, module, [t], f"Embedding(6, 2)({describe(t)})",
-                      mentions={"the dtype or the value": ["float", "1.0"]}, hint="Float ids are not ids: raise TypeError.")
+                      mentions={"the dtype or the value": ["float", "1.0"]},
+                      hint="Float ids are not ids: raise TypeError.")
 
     return score("Embedding", [
         Property("has one nn.Parameter `weight` of shape (num_embeddings, embedding_dim), float32",
@@ -375,7 +377,7 @@ def grade_linear_from_embedding(linear_from_embedding: Callable[..., Any], point
 
     def is_bias_free_linear() -> None:
         for V, d in TABLE_SIZES:
-            emb, linear = make(V, d)
+            _, linear = make(V, d)
             where = f"linear_from_embedding(nn.Embedding({V}, {d}))"
             expect(type(linear) is nn.Linear, f"{where} returned {describe(linear)}; expected an nn.Linear.")
             expect((linear.in_features, linear.out_features) == (V, d),

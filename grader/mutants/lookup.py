@@ -165,7 +165,7 @@ def embed_lookup(ids, E):
 def embed_lookup(ids, E):
     return np.take(E, check_ids(ids, E.shape[0]))
 ''', ("embed_lookup_visible", "embed_lookup_hidden")),
-    _m("embed_lookup_list_of_rows", "embed_lookup", "builds a list of rows: scalars and empty batches get the wrong shape",
+    _m("embed_lookup_list_of_rows", "embed_lookup", "builds a list of rows: scalars and empty batches break",
        '''
 def embed_lookup(ids, E):
     return np.array([E[t] for t in check_ids(ids, E.shape[0])])
@@ -190,7 +190,7 @@ class Embedding(nn.Module):
         check_ids(ids, self.num_embeddings)
         return self.weight[ids]
 ''', ("embedding_module_visible", "embedding_module_hidden")),
-    _m("embedding_uniform_init", "embedding_module", "initialises with torch.rand (uniform on [0, 1)) instead of N(0, 1)",
+    _m("embedding_uniform_init", "embedding_module", "initialises with torch.rand (uniform [0, 1)), not N(0, 1)",
        '''
 class Embedding(nn.Module):
     def __init__(self, num_embeddings, embedding_dim):

@@ -1,0 +1,151 @@
+"""``grader autograde``: grade every submission of a workspace with nbgrader, on several cores.
+
+For each (student, assignment) the worker runs nbgrader's own ``autograde`` (sanitise, execute, save the
+grades) and ``generate_feedback`` through its Python API. Submissions are spread over ``jobs`` worker
+processes, each with its own nbgrader API object; they share the gradebook, which nbgrader writes one
+notebook at a time (SQLite waits for its lock, see ``course.default_db_url``). Progress is printed as
+submissions finish; a submission that cannot be graded is reported with nbgrader's reason and never stops
+the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from grader.course import COURSE, GraderError, graded_assignments, make_api
+from grader.release import generate, same_tree
+
+if TYPE_CHECKING:
+    from nbgrader.apps import NbGraderAPI
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    student: str
+    assignment: str
+    ok: bool
+    seconds: float
+    problem: str = ""  # why grading or feedback failed, in nbgrader's words
+
+
+def default_jobs() -> int:
+    """One worker per core: each notebook's kernel is CPU-bound, more workers than cores only queue."""
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+def submissions(root: Path, students: Iterable[str] | None = None) -> list[tuple[str, str]]:
+    """(student, assignment) for every submitted folder of a graded assignment, sorted."""
+    wanted = set(students) if students else None
+    names = {a.name for a in graded_assignments()}
+    found = []
+    for folder in sorted((root / "submitted").glob("*/*")):
+        student, assignment = folder.parent.name, folder.name
+        if folder.is_dir() and assignment in names and (wanted is None or student in wanted):
+            found.append((student, assignment))
+    return found
+
+
+def prepare(root: Path, db_url: str | None) -> list[str]:
+    """Record the assignments in the gradebook (nbgrader restores hidden tests from it).
+
+    Returns warnings, e.g. when ``course/`` is not what ``solutions/`` generates: students would then have
+    worked on a different release than the one being graded.
+    """
+    release_dir = generate(root, db_url, only=graded_assignments())
+    return [
+        f"course/{a.name} differs from a fresh release of solutions/{a.name}: run `python -m grader release` "
+        "and make sure students have the current version."
+        for a in graded_assignments()
+        if not same_tree(release_dir / a.name, COURSE / a.name)
+    ]
+
+
+# -------------------------------------------------------------------------------------------------
+# Worker side: one nbgrader API per process, created once.
+
+_api: NbGraderAPI | None = None
+
+
+def _init_worker(root: str, db_url: str | None) -> None:
+    global _api
+    _api = make_api(Path(root), db_url)
+
+
+def _grade(student: str, assignment: str) -> Outcome:
+    assert _api is not None, "worker not initialised"
+    start = time.perf_counter()
+    problems = []
+    result = _api.autograde(assignment, student, force=True, create=True)
+    if not result.get("success"):
+        problems.append("autograde: " + _last_error(result))
+    else:
+        feedback = _api.generate_feedback(assignment, student, force=True)
+        if not feedback.get("success"):
+            problems.append("feedback: " + _last_error(feedback))
+    return Outcome(student, assignment, not problems, time.perf_counter() - start, "; ".join(problems))
+
+
+def _last_error(result: dict) -> str:
+    """The most informative line of nbgrader's log or traceback."""
+    text = (result.get("error") or result.get("log") or "unknown error").strip()
+    errors = [line for line in text.splitlines() if "ERROR" in line or "Error" in line]
+    return (errors[-1] if errors else text.splitlines()[-1]).strip()
+
+
+# -------------------------------------------------------------------------------------------------
+
+
+def autograde(
+    root: Path,
+    *,
+    db_url: str | None = None,
+    jobs: int | None = None,
+    students: Iterable[str] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> list[Outcome]:
+    """Autograde and generate feedback for every submission in ``root/submitted``."""
+    say = progress or (lambda line: print(line, file=sys.stderr, flush=True))
+    tasks = submissions(root, students)
+    if not tasks:
+        raise GraderError(f"nothing to grade in {root / 'submitted'}: expected <student>/<assignment>/*.ipynb")
+    for warning in prepare(root, db_url):
+        say(f"warning: {warning}")
+    jobs = max(1, min(jobs or default_jobs(), len(tasks)))
+    say(f"grading {len(tasks)} submission(s) with {jobs} worker(s)")
+    outcomes: list[Outcome] = []
+    start = time.perf_counter()
+
+    def report(outcome: Outcome) -> None:
+        outcomes.append(outcome)
+        status = "ok" if outcome.ok else f"FAILED: {outcome.problem}"
+        say(f"[{len(outcomes):>{len(str(len(tasks)))}}/{len(tasks)}] {outcome.student} {outcome.assignment} "
+            f"{outcome.seconds:5.1f} s  {status}")
+
+    if jobs == 1:
+        _init_worker(str(root), db_url)
+        for task in tasks:
+            report(_grade(*task))
+    else:
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker,
+                                 initargs=(str(root), db_url)) as pool:
+            futures = {pool.submit(_grade, *task): task for task in tasks}
+            for future in as_completed(futures):
+                try:
+                    report(future.result())
+                except Exception as err:  # a worker process died: say so, keep the others
+                    student, assignment = futures[future]
+                    report(Outcome(student, assignment, False, 0.0, f"grading process failed: {err!r}"))
+    say(f"graded {len(tasks)} submission(s) in {time.perf_counter() - start:.1f} s")
+    return sorted(outcomes, key=lambda o: (o.student, o.assignment))

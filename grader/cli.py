@@ -1,0 +1,156 @@
+"""``python -m grader``: the instructor's commands, named after nbgrader's verbs.
+
+    release    regenerate course/ from solutions/ (nbgrader generate_assignment)
+    autograde  collect a folder or zip of submissions, autograde them in parallel, write feedback and grades
+    export     print the grade table and write the CSVs again from the gradebook
+    demo       build a sample class from bundled submissions and autograde it
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import sys
+import tempfile
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+from grader.course import COURSE, GraderError, NbgraderNoise, ensure_tools_on_path
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def grade_and_report(
+    source: Path | None,
+    root: Path,
+    *,
+    db_url: str | None,
+    jobs: int | None,
+    students: Sequence[str] | None,
+    notes: dict[str, str] | None = None,
+) -> int:
+    """collect → autograde (+ feedback) → export → table. Returns 0, or 1 if a submission could not be graded."""
+    from grader.autograde import autograde
+    from grader.collect import collect
+    from grader.export import format_table, read_table, write_csvs
+
+    root.mkdir(parents=True, exist_ok=True)
+    if source is not None:
+        collected = collect(source, root)
+        _say(f"collected {len(collected.submissions)} submission(s) from {source} into {root / 'submitted'}")
+        for problem in collected.problems:
+            _say(f"  note: {problem}")
+    outcomes = autograde(root, db_url=db_url, jobs=jobs, students=students, progress=_say)
+    failed = {(o.student, o.assignment) for o in outcomes if not o.ok}
+    table = read_table(root, db_url, failed)
+    long_csv, wide_csv = write_csvs(table, root, db_url)
+    print()
+    print(format_table(table, notes))
+    print()
+    for outcome in outcomes:
+        if not outcome.ok:
+            print(f"could not grade {outcome.student}/{outcome.assignment}: {outcome.problem}")
+    print(f"feedback (one HTML file per student and notebook): {root / 'feedback'}")
+    print(f"autograded notebooks: {root / 'autograded'}")
+    print(f"grades: {wide_csv} (one row per student), {long_csv} (nbgrader's export)")
+    print(f"gradebook: {db_url or root / 'gradebook.db'}")
+    return 1 if failed else 0
+
+
+def _release(args: argparse.Namespace) -> int:
+    from grader.release import release
+
+    if args.check:
+        with tempfile.TemporaryDirectory() as tmp:
+            fresh = Path(tmp) / "course"
+            if COURSE.exists():
+                shutil.copytree(COURSE, fresh)
+            changed = release(fresh)
+        if changed:
+            print(f"course/ is out of date for: {', '.join(changed)}. Run `python -m grader release`.")
+            return 1
+        print("course/ is up to date with solutions/.")
+        return 0
+    changed = release()
+    print(f"regenerated course/: {', '.join(changed) if changed else 'nothing changed'}")
+    return 0
+
+
+def _autograde(args: argparse.Namespace) -> int:
+    return grade_and_report(args.submissions, args.root, db_url=args.db, jobs=args.jobs, students=args.student)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from grader.export import format_table, read_table, write_csvs
+
+    table = read_table(args.root, args.db)
+    long_csv, wide_csv = write_csvs(table, args.root, args.db)
+    print(format_table(table))
+    print(f"\ngrades: {wide_csv}, {long_csv}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from grader.demo import run_demo
+
+    return run_demo(args.root, args.jobs, _say)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m grader", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-v", "--verbose", action="store_true", help="show nbgrader's log")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="command")
+
+    p = sub.add_parser("release", help="regenerate course/ from solutions/")
+    p.add_argument("--check", action="store_true", help="only report whether course/ is up to date (exit 1 if not)")
+    p.set_defaults(run=_release)
+
+    def workspace(p: argparse.ArgumentParser, default: str) -> None:
+        p.add_argument("--root", type=Path, default=Path(default),
+                       help=f"the class workspace: submitted/, autograded/, feedback/, gradebook (default: {default})")
+        p.add_argument("--db", metavar="URL", help="gradebook as an SQLAlchemy URL (default: sqlite in --root)")
+
+    p = sub.add_parser("autograde", help="grade a folder or zip of submissions")
+    p.add_argument("submissions", type=Path, nargs="?",
+                   help="folder or zip: <student>/<assignment>/<notebook>.ipynb or <student>_<notebook>.ipynb "
+                        "(default: what is already in ROOT/submitted)")
+    workspace(p, ".")
+    p.add_argument("--jobs", "-j", type=int, help="worker processes (default: one per core)")
+    p.add_argument("--student", action="append", help="grade only this student (repeatable)")
+    p.set_defaults(run=_autograde)
+
+    p = sub.add_parser("export", help="print the grade table and write the CSVs from the gradebook")
+    workspace(p, ".")
+    p.set_defaults(run=_export)
+
+    p = sub.add_parser("demo", help="build a sample class and autograde it")
+    p.add_argument("--root", type=Path, default=Path("demo-class"), help="where to build it (default: demo-class)")
+    p.add_argument("--jobs", "-j", type=int, help="worker processes (default: one per core)")
+    p.set_defaults(run=_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    # nbgrader's applications log every file they write at INFO; show warnings and errors unless asked.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.INFO if args.verbose else logging.WARNING)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    handler.addFilter(NbgraderNoise())
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
+    # nbgrader 0.9.6's gradebook code predates SQLAlchemy 2.x's session rules; harmless here, and not ours.
+    warnings.filterwarnings("ignore", message=".*not in session.*", module="nbgrader")
+    ensure_tools_on_path()
+    try:
+        return args.run(args)
+    except GraderError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

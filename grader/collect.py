@@ -1,0 +1,124 @@
+"""Bring student submissions into a workspace's ``submitted/<student>/<assignment>/`` folders.
+
+Two layouts are understood, in a folder or in a zip file:
+
+* nbgrader's: ``[…/]<student>/<assignment>/<notebook>.ipynb`` (what ``nbgrader collect`` produces);
+* an LMS export: a flat set of ``<student>_<notebook>.ipynb`` files, optionally with a resubmission
+  suffix (``ada_01_lookup-2.ipynb``); the student id is everything before ``_<notebook>``.
+
+Files are copied byte for byte — a submission is never modified — and nothing is extracted by the names a
+zip file chooses: every destination is built from a validated student id and a known notebook name, so
+``../`` in an archive cannot write outside the workspace. Anything not understood is reported, not fatal.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import zipfile
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path, PurePosixPath
+
+from grader.course import STUDENT_ID, Assignment, GraderError, notebook_index
+
+
+@dataclass(frozen=True)
+class Found:
+    """One notebook file found in the input, and where it belongs."""
+
+    student: str
+    assignment: str
+    notebook: str
+    origin: str           # the path inside the folder or zip, for messages
+    modified: datetime    # newest wins when a student handed in the same notebook twice
+
+
+@dataclass
+class Collected:
+    submissions: set[tuple[str, str]] = field(default_factory=set)  # (student, assignment)
+    problems: list[str] = field(default_factory=list)
+
+
+def _classify(parts: tuple[str, ...], index: dict[str, Assignment]) -> tuple[str, str] | str:
+    """(student, notebook) for a path inside the input, or the reason it is not a submission."""
+    name = parts[-1]
+    notebook = name[: -len(".ipynb")]
+    if len(parts) >= 3 and parts[-2] in {a.name for a in index.values()} and notebook in index:
+        if index[notebook].name != parts[-2]:
+            return f"{notebook}.ipynb belongs to {index[notebook].name}, not {parts[-2]}"
+        return parts[-3], notebook
+    names = "|".join(re.escape(nb) for nb in sorted(index, key=len, reverse=True))
+    flat = re.fullmatch(rf"(?P<student>.+?)_(?P<notebook>{names})(?:-\d+)?\.ipynb", name)
+    if flat:
+        return flat["student"], flat["notebook"]
+    known = ", ".join(f"{nb}.ipynb" for nb in sorted(index))
+    return (f"not a submission of this course: expected <student>/<assignment>/<notebook>.ipynb or "
+            f"<student>_<notebook>.ipynb with a notebook among {known}")
+
+
+def _entries(source: Path) -> list[tuple[tuple[str, ...], datetime, object]]:
+    """(path parts, modification time, handle) for each file in a folder or zip."""
+    if source.is_dir():
+        return [
+            (p.relative_to(source).parts, datetime.fromtimestamp(p.stat().st_mtime), p)
+            for p in sorted(source.rglob("*")) if p.is_file()
+        ]
+    if zipfile.is_zipfile(source):
+        with zipfile.ZipFile(source) as archive:
+            return [
+                (PurePosixPath(info.filename).parts, datetime(*info.date_time), info)
+                for info in archive.infolist() if not info.is_dir()
+            ]
+    if source.exists():
+        raise GraderError(f"{source} is neither a folder nor a zip file of submissions.")
+    raise GraderError(f"{source} does not exist: give a folder or a zip file of submissions.")
+
+
+def collect(source: Path, root: Path) -> Collected:
+    """Copy every submission found in ``source`` (folder or zip) into ``root/submitted``."""
+    index = notebook_index()
+    result = Collected()
+    chosen: dict[tuple[str, str], tuple[Found, object]] = {}
+    for parts, modified, handle in _entries(source):
+        if any(p in {"__MACOSX", ".ipynb_checkpoints"} or p.startswith("._") for p in parts):
+            continue
+        if not parts[-1].endswith(".ipynb"):
+            if parts[-1] != "timestamp.txt":
+                result.problems.append(f"{'/'.join(parts)}: ignored (not a notebook)")
+            continue
+        where = _classify(parts, index)
+        if isinstance(where, str):
+            result.problems.append(f"{'/'.join(parts)}: {where}")
+            continue
+        student, notebook = where
+        if not STUDENT_ID.match(student):
+            result.problems.append(f"{'/'.join(parts)}: {student!r} is not a usable student id "
+                                   "(letters, digits and . _ @ - only)")
+            continue
+        found = Found(student, index[notebook].name, notebook, "/".join(parts), modified)
+        key = (student, notebook)
+        if key in chosen:
+            kept, dropped = sorted([chosen[key], (found, handle)], key=lambda fh: (fh[0].modified, fh[0].origin))[::-1]
+            result.problems.append(f"{student} handed in {notebook} twice: graded {kept[0].origin} "
+                                   f"(newer), ignored {dropped[0].origin}")
+            chosen[key] = kept
+        else:
+            chosen[key] = (found, handle)
+
+    submitted = root / "submitted"
+    for found, handle in chosen.values():
+        dest = submitted / found.student / found.assignment / f"{found.notebook}.ipynb"
+        if isinstance(handle, Path) and handle.resolve() == dest.resolve():
+            result.submissions.add((found.student, found.assignment))  # already in place
+            continue
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(handle, Path):
+            shutil.copyfile(handle, dest)
+        else:
+            with zipfile.ZipFile(source) as archive, archive.open(handle) as src, dest.open("wb") as out:
+                shutil.copyfileobj(src, out)
+        result.submissions.add((found.student, found.assignment))
+    if not result.submissions:
+        raise GraderError(f"no submissions found in {source}.\n" + "\n".join(result.problems[:20]))
+    return result
