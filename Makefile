@@ -1,0 +1,45 @@
+# One entry point for every setup and job; each target installs what it needs into .venv first.
+#   make demo     set up, then autograde the bundled sample class
+#   make test     set up, then lint and run every test (what CI runs: .ci/run)
+#   make release  regenerate course/ from solutions/
+#   make bench    time notebook execution and autograding (benchmarks/)
+#   make lab      open the course in JupyterLab
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# nbgrader shells out to `alembic`, which lives next to the venv's python.
+RUN    := PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python
+
+.PHONY: setup demo test lint release bench lab clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is needed, found " + sys.version.split()[0] + " at $(PYTHON); run: make PYTHON=/path/to/python3.11 ...")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $(STAMP)
+
+demo: setup
+	$(RUN) -m grader demo
+
+test: setup lint
+	$(RUN) -m pytest
+
+lint: setup
+	$(BIN)/ruff check .
+
+release: setup
+	$(RUN) -m grader release
+
+bench: setup
+	$(RUN) benchmarks/bench_notebooks.py
+
+lab: setup
+	$(BIN)/jupyter lab course/
+
+clean:
+	rm -rf demo-class submitted autograded feedback release gradebook.db .pytest_cache .ruff_cache

@@ -1,0 +1,70 @@
+"""One real nbgrader run grades every submission the tests look at.
+
+Starting a kernel and importing torch costs seconds per notebook, so instead of one autograde per test the
+session builds a single class — the full solution, the untouched release, and one student per mutant — and
+grades it once with ``grader.autograde`` on every core. Tests then read the gradebook, the autograded
+notebooks and the feedback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from grader.autograde import Outcome, autograde, default_jobs
+from grader.course import Assignment, default_db_url, graded_assignments, notebook_index
+from grader.mutants import Mutant, all_mutants
+from grader.submissions import fill, write_notebook
+from tests.helpers import cell_grades
+
+SOLUTION = "solution"
+RELEASE = "release"
+
+
+def mutant_student(mutant: Mutant) -> str:
+    return f"m-{mutant.name}"
+
+
+@dataclass
+class GradedClass:
+    root: Path
+    outcomes: list[Outcome]
+
+    @property
+    def db_url(self) -> str:
+        return default_db_url(self.root)
+
+    def grades(self, student: str, notebook: str) -> dict[str, tuple[float | None, float]]:
+        return cell_grades(self.db_url, student, notebook_index()[notebook].name, notebook)
+
+    def autograded(self, student: str, notebook: str) -> nbformat.NotebookNode:
+        path = self.root / "autograded" / student / notebook_index()[notebook].name / f"{notebook}.ipynb"
+        return nbformat.read(str(path), as_version=4)
+
+    def feedback_html(self, student: str, notebook: str) -> str:
+        path = self.root / "feedback" / student / notebook_index()[notebook].name / f"{notebook}.html"
+        return path.read_text(encoding="utf-8")
+
+
+def _submit(root: Path, student: str, assignment: Assignment, notebook: str, nb: nbformat.NotebookNode) -> None:
+    write_notebook(nb, root / "submitted" / student / assignment.name / f"{notebook}.ipynb")
+
+
+@pytest.fixture(scope="session")
+def graded_class(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GradedClass]:
+    root = tmp_path_factory.mktemp("class")
+    for assignment in graded_assignments():
+        for notebook in assignment.notebooks:
+            _submit(root, SOLUTION, assignment, notebook, fill(assignment, notebook))
+            _submit(root, RELEASE, assignment, notebook, fill(assignment, notebook, solve=False))
+    index = notebook_index()
+    for mutant in all_mutants():
+        assignment = index[mutant.notebook]
+        _submit(root, mutant_student(mutant), assignment, mutant.notebook,
+                fill(assignment, mutant.notebook, {mutant.cell: mutant.source}))
+    outcomes = autograde(root, jobs=default_jobs(), progress=lambda line: None)
+    yield GradedClass(root, outcomes)

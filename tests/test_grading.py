@@ -1,0 +1,139 @@
+"""Real nbgrader runs on real notebooks: the solution, the untouched release and every mutant."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+import pytest
+
+from grader.course import graded_assignments
+from grader.feedback import HIDDEN_NOTE
+from grader.mutants import Mutant, all_mutants
+from grader.properties import NOT_IMPLEMENTED
+from grader.submissions import answer_cells, read_notebook
+from tests.conftest import RELEASE, SOLUTION, GradedClass, mutant_student
+from tests.helpers import nbgrader_meta
+
+NOTEBOOKS = [nb for a in graded_assignments() for nb in a.notebooks]
+
+
+def _test_cells(nb) -> list:
+    return [c for c in nb.cells if c.cell_type == "code" and nbgrader_meta(c).get("grade")]
+
+
+def _is_hidden(cell) -> bool:
+    return "BEGIN HIDDEN TESTS" in cell.source
+
+
+def test_every_submission_was_graded(graded_class: GradedClass) -> None:
+    failed = [(o.student, o.assignment, o.problem) for o in graded_class.outcomes if not o.ok]
+    assert not failed, f"nbgrader could not grade: {failed}"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
+def test_solution_earns_every_automatic_point(graded_class: GradedClass, notebook: str) -> None:
+    grades = graded_class.grades(SOLUTION, notebook)
+    assert grades, f"no grades recorded for the solution of {notebook}"
+    nb = graded_class.autograded(SOLUTION, notebook)
+    written = {nbgrader_meta(c)["grade_id"] for c in nb.cells if c.cell_type == "markdown" and nbgrader_meta(c).get("grade")}
+    lost = {gid: g for gid, g in grades.items() if gid not in written and g[0] != g[1]}
+    assert not lost, f"the solution of {notebook} loses points on {lost}"
+    for gid in written:
+        assert grades[gid][0] is None, f"written answer {gid} should await a person's grade, got {grades[gid]}"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
+def test_untouched_release_scores_zero_with_not_implemented(graded_class: GradedClass, notebook: str) -> None:
+    grades = graded_class.grades(RELEASE, notebook)
+    assert all(score == 0 for score, _ in grades.values()), f"the untouched release of {notebook} earns {grades}"
+    for cell in _test_cells(graded_class.autograded(RELEASE, notebook)):
+        gid = nbgrader_meta(cell)["grade_id"]
+        errors = [o for o in cell.outputs if o.output_type == "error"]
+        text = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+        if _is_hidden(cell):
+            assert not errors and NOT_IMPLEMENTED in text, f"{gid}: expected a 'not implemented yet' report, got {cell.outputs}"
+        else:
+            assert [e.ename for e in errors] == ["NotImplementedError"], f"{gid} failed with {[e.ename for e in errors]}"
+
+
+@pytest.mark.parametrize("student", [SOLUTION, RELEASE])
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
+def test_no_test_cell_writes_to_stderr(graded_class: GradedClass, student: str, notebook: str) -> None:
+    for cell in _test_cells(graded_class.autograded(student, notebook)):
+        stderr = [o.text for o in cell.outputs if o.output_type == "stream" and o.name == "stderr"]
+        assert not stderr, f"{nbgrader_meta(cell)['grade_id']} wrote to stderr (nbgrader zeroes it): {stderr}"
+
+
+def test_hidden_cells_never_write_to_stderr_even_for_wrong_code(graded_class: GradedClass) -> None:
+    for mutant in all_mutants():
+        for cell in _test_cells(graded_class.autograded(mutant_student(mutant), mutant.notebook)):
+            if _is_hidden(cell):
+                assert not [o for o in cell.outputs if o.output_type == "stream" and o.name == "stderr"], (
+                    f"{mutant.name}: hidden cell {nbgrader_meta(cell)['grade_id']} wrote to stderr")
+
+
+@pytest.mark.parametrize("mutant", all_mutants(), ids=lambda m: m.name)
+def test_mutant_loses_points_where_expected(graded_class: GradedClass, mutant: Mutant) -> None:
+    grades = graded_class.grades(mutant_student(mutant), mutant.notebook)
+    for gid in mutant.catches:
+        score, max_score = grades[gid]
+        assert score is not None and score < max_score, (
+            f"mutant {mutant.name} ({mutant.mistake}) keeps {score}/{max_score} on {gid}")
+
+
+def test_every_exercise_has_four_mutants() -> None:
+    counts = Counter((m.notebook, m.cell) for m in all_mutants())
+    for assignment in graded_assignments():
+        for notebook in assignment.notebooks:
+            nb = read_notebook(assignment.source_dir / f"{notebook}.ipynb")
+            for gid, cell in answer_cells(nb).items():
+                if cell.cell_type == "code":
+                    assert counts[(notebook, gid)] >= 4, f"{notebook}:{gid} has {counts[(notebook, gid)]} mutants"
+
+
+def test_mutants_target_real_cells() -> None:
+    for mutant in all_mutants():
+        assignment = next(a for a in graded_assignments() if mutant.notebook in a.notebooks)
+        nb = read_notebook(assignment.source_dir / f"{mutant.notebook}.ipynb")
+        ids = {nbgrader_meta(c).get("grade_id") for c in nb.cells}
+        assert mutant.cell in answer_cells(nb), f"{mutant.name}: no answer cell {mutant.cell}"
+        assert set(mutant.catches) <= ids, f"{mutant.name}: unknown test cells {set(mutant.catches) - ids}"
+
+
+@pytest.mark.parametrize("student", [SOLUTION, RELEASE, *(mutant_student(m) for m in all_mutants()[:6])])
+def test_feedback_shows_hidden_tests_by_name_never_by_source(graded_class: GradedClass, student: str) -> None:
+    notebooks = NOTEBOOKS if student in (SOLUTION, RELEASE) else [m.notebook for m in all_mutants()
+                                                                 if mutant_student(m) == student]
+    for notebook in notebooks:
+        html = graded_class.feedback_html(student, notebook)
+        source = read_notebook(next(a for a in graded_assignments() if notebook in a.notebooks).source_dir
+                               / f"{notebook}.ipynb")
+        hidden_lines = {
+            line.strip()
+            for cell in source.cells if _is_hidden(cell)
+            for line in re.search(r"BEGIN HIDDEN TESTS(.*?)### END HIDDEN TESTS", cell.source, re.S)[1].splitlines()
+            if line.strip()
+        }
+        assert hidden_lines
+        leaked = [line for line in hidden_lines if line in html]
+        assert not leaked, f"feedback for {student}/{notebook} shows hidden test code: {leaked}"
+        assert "BEGIN HIDDEN TESTS" not in html
+        assert "hidden tests:" in html, "the hidden tests' report (names, points) is missing from the feedback"
+        assert html.count(HIDDEN_NOTE.lstrip("# ")) >= sum(_is_hidden(c) for c in source.cells)
+
+
+def test_grades_export(graded_class: GradedClass) -> None:
+    from grader.export import format_table, read_table, write_csvs
+
+    table = read_table(graded_class.root)
+    long_csv, wide_csv = write_csvs(table, graded_class.root)
+    header, *rows = wide_csv.read_text().splitlines()
+    assert header.split(",")[:1] == ["student"] and header.split(",")[-2:] == ["total", "max_total"]
+    assert len(rows) == len(table.rows)
+    solution_row = next(r for r in rows if r.startswith(f"{SOLUTION},")).split(",")
+    earned = sum(score or 0 for nb in NOTEBOOKS for score, _ in graded_class.grades(SOLUTION, nb).values())
+    assert float(solution_row[-2]) == pytest.approx(earned)
+    assert "student_id" in long_csv.read_text().splitlines()[0]
+    text = format_table(table)
+    assert re.search(rf"^{RELEASE}\s+0/", text, re.M), text
