@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -82,10 +83,28 @@ def _init_worker(root: str, db_url: str | None) -> None:
     _api = make_api(Path(root), db_url)
 
 
+def unreadable_notebooks(folder: Path) -> list[str]:
+    """Why each notebook in a submission folder cannot be read as a notebook (empty list: all fine)."""
+    import nbformat
+
+    problems = []
+    for path in sorted(folder.glob("*.ipynb")):
+        try:
+            nbformat.read(str(path), as_version=4)
+        except Exception as err:  # any reason a file is not a notebook is reported, none is fatal
+            reason = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
+            problems.append(f"{path.name} is not a readable notebook ({reason}); the file may be damaged or "
+                            "not a notebook: ask the student for a new copy")
+    return problems
+
+
 def _grade(student: str, assignment: str) -> Outcome:
     assert _api is not None, "worker not initialised"
     start = time.perf_counter()
-    problems = []
+    problems = unreadable_notebooks(Path(_api.coursedir.format_path(
+        _api.coursedir.submitted_directory, student, assignment)))
+    if problems:
+        return Outcome(student, assignment, False, time.perf_counter() - start, "; ".join(problems))
     result = _api.autograde(assignment, student, force=True, create=True)
     if not result.get("success"):
         problems.append("autograde: " + _last_error(result))
@@ -96,11 +115,17 @@ def _grade(student: str, assignment: str) -> Outcome:
     return Outcome(student, assignment, not problems, time.perf_counter() - start, "; ".join(problems))
 
 
+_EXCEPTION_LINE = re.compile(r"^\s*([\w.]+(?:Error|Exception|Exit)): ")
+
+
 def _last_error(result: dict) -> str:
-    """The most informative line of nbgrader's log or traceback."""
+    """The most informative line of nbgrader's log: the last exception raised, not its generic wrapper."""
     text = (result.get("error") or result.get("log") or "unknown error").strip()
-    errors = [line for line in text.splitlines() if "ERROR" in line or "Error" in line]
-    return (errors[-1] if errors else text.splitlines()[-1]).strip()
+    lines = text.splitlines()
+    raised = [line.strip() for line in lines
+              if _EXCEPTION_LINE.match(line) and "NbGraderException" not in line]
+    errors = [line.strip() for line in lines if "[ERROR]" in line]
+    return (raised or errors or lines)[-1][:300]
 
 
 # -------------------------------------------------------------------------------------------------

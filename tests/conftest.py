@@ -23,6 +23,7 @@ from tests.helpers import cell_grades
 
 SOLUTION = "solution"
 RELEASE = "release"
+BROKEN = "broken-json"  # hands in a notebook that is not valid JSON
 
 
 def mutant_student(mutant: Mutant) -> str:
@@ -66,5 +67,9 @@ def graded_class(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GradedCla
         assignment = index[mutant.notebook]
         _submit(root, mutant_student(mutant), assignment, mutant.notebook,
                 fill(assignment, mutant.notebook, {mutant.cell: mutant.source}))
+    first = graded_assignments()[0]
+    broken = root / "submitted" / BROKEN / first.name / f"{first.notebooks[0]}.ipynb"
+    broken.parent.mkdir(parents=True)
+    broken.write_text('{"cells": [ this is not JSON')
     outcomes = autograde(root, jobs=default_jobs(), progress=lambda line: None)
     yield GradedClass(root, outcomes)

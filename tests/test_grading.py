@@ -12,7 +12,7 @@ from grader.feedback import HIDDEN_NOTE
 from grader.mutants import Mutant, all_mutants
 from grader.properties import NOT_IMPLEMENTED
 from grader.submissions import answer_cells, read_notebook
-from tests.conftest import RELEASE, SOLUTION, GradedClass, mutant_student
+from tests.conftest import BROKEN, RELEASE, SOLUTION, GradedClass, mutant_student
 from tests.helpers import nbgrader_meta
 
 NOTEBOOKS = [nb for a in graded_assignments() for nb in a.notebooks]
@@ -27,8 +27,19 @@ def _is_hidden(cell) -> bool:
 
 
 def test_every_submission_was_graded(graded_class: GradedClass) -> None:
-    failed = [(o.student, o.assignment, o.problem) for o in graded_class.outcomes if not o.ok]
+    failed = [(o.student, o.assignment, o.problem) for o in graded_class.outcomes if not o.ok and o.student != BROKEN]
     assert not failed, f"nbgrader could not grade: {failed}"
+
+
+def test_a_broken_notebook_is_reported_and_costs_nobody_else(graded_class: GradedClass) -> None:
+    from grader.export import format_table, read_table
+
+    broken = [o for o in graded_class.outcomes if o.student == BROKEN]
+    assert len(broken) == 1 and not broken[0].ok
+    assert "not a readable notebook" in broken[0].problem and "JSON" in broken[0].problem, broken[0].problem
+    table = read_table(graded_class.root, failed={(o.student, o.assignment) for o in broken})
+    assert re.search(rf"^{BROKEN}\s+error", format_table(table), re.M)
+    assert all(o.ok for o in graded_class.outcomes if o.student in (SOLUTION, RELEASE))
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS)
@@ -36,7 +47,8 @@ def test_solution_earns_every_automatic_point(graded_class: GradedClass, noteboo
     grades = graded_class.grades(SOLUTION, notebook)
     assert grades, f"no grades recorded for the solution of {notebook}"
     nb = graded_class.autograded(SOLUTION, notebook)
-    written = {nbgrader_meta(c)["grade_id"] for c in nb.cells if c.cell_type == "markdown" and nbgrader_meta(c).get("grade")}
+    written = {nbgrader_meta(c)["grade_id"] for c in nb.cells
+               if c.cell_type == "markdown" and nbgrader_meta(c).get("grade")}
     lost = {gid: g for gid, g in grades.items() if gid not in written and g[0] != g[1]}
     assert not lost, f"the solution of {notebook} loses points on {lost}"
     for gid in written:
@@ -52,9 +64,10 @@ def test_untouched_release_scores_zero_with_not_implemented(graded_class: Graded
         errors = [o for o in cell.outputs if o.output_type == "error"]
         text = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
         if _is_hidden(cell):
-            assert not errors and NOT_IMPLEMENTED in text, f"{gid}: expected a 'not implemented yet' report, got {cell.outputs}"
+            assert not errors and NOT_IMPLEMENTED in text, f"{gid}: expected 'not implemented yet', got {cell.outputs}"
         else:
-            assert [e.ename for e in errors] == ["NotImplementedError"], f"{gid} failed with {[e.ename for e in errors]}"
+            enames = [e.ename for e in errors]
+            assert enames == ["NotImplementedError"], f"{gid} failed with {enames}"
 
 
 @pytest.mark.parametrize("student", [SOLUTION, RELEASE])

@@ -1,0 +1,99 @@
+"""Submissions come in as nbgrader folders or LMS zips; they are copied byte for byte, and nothing else."""
+
+from __future__ import annotations
+
+import hashlib
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from grader.collect import collect
+from grader.course import GraderError
+
+NB = b'{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}\n'
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _zip(path: Path, files: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return path
+
+
+def test_flat_lms_zip(tmp_path: Path) -> None:
+    archive = _zip(tmp_path / "export.zip", {
+        "ada_01_lookup.ipynb": NB,
+        "ada_lovelace_01_lookup.ipynb": NB + b" ",
+        "ben_01_lookup-2.ipynb": NB,
+        "notes.txt": b"hello",
+        "carol_02_unknown.ipynb": NB,
+    })
+    result = collect(archive, tmp_path / "ws")
+    assert result.submissions == {("ada", "01_lookup"), ("ada_lovelace", "01_lookup"), ("ben", "01_lookup")}
+    assert (tmp_path / "ws/submitted/ada_lovelace/01_lookup/01_lookup.ipynb").read_bytes() == NB + b" "
+    assert any("notes.txt" in p for p in result.problems)
+    assert any("carol_02_unknown.ipynb" in p and "not a submission" in p for p in result.problems)
+
+
+def test_nbgrader_layout_folder_is_copied_byte_for_byte(tmp_path: Path) -> None:
+    src = tmp_path / "submitted"
+    for student in ("ada", "ben"):
+        (src / student / "01_lookup").mkdir(parents=True)
+        (src / student / "01_lookup" / "01_lookup.ipynb").write_bytes(NB + student.encode())
+    before = {p: _sha(p) for p in src.rglob("*.ipynb")}
+    result = collect(src, tmp_path / "ws")
+    assert result.submissions == {("ada", "01_lookup"), ("ben", "01_lookup")}
+    assert {p: _sha(p) for p in src.rglob("*.ipynb")} == before, "the originals were modified"
+    for student in ("ada", "ben"):
+        copied = tmp_path / "ws/submitted" / student / "01_lookup/01_lookup.ipynb"
+        assert copied.read_bytes() == NB + student.encode()
+
+
+def test_nbgrader_layout_zip_with_a_top_folder(tmp_path: Path) -> None:
+    archive = _zip(tmp_path / "class.zip", {"class-2026/submitted/ada/01_lookup/01_lookup.ipynb": NB})
+    assert collect(archive, tmp_path / "ws").submissions == {("ada", "01_lookup")}
+
+
+def test_zip_names_cannot_escape_the_workspace(tmp_path: Path) -> None:
+    archive = _zip(tmp_path / "evil.zip", {
+        "../../outside_01_lookup.ipynb": NB,
+        "/abs/ada/01_lookup/01_lookup.ipynb": NB,
+        "../ ../x_01_lookup.ipynb": NB,
+    })
+    ws = tmp_path / "ws"
+    collect(archive, ws)
+    written = [p for p in tmp_path.rglob("*.ipynb")]
+    assert all(ws in p.parents for p in written), written
+
+
+def test_unusable_student_ids_are_reported(tmp_path: Path) -> None:
+    archive = _zip(tmp_path / "x.zip", {".hidden_01_lookup.ipynb": NB, "ok_01_lookup.ipynb": NB})
+    result = collect(archive, tmp_path / "ws")
+    assert result.submissions == {("ok", "01_lookup")}
+    assert any("not a usable student id" in p for p in result.problems)
+
+
+def test_duplicate_submissions_keep_the_newest_and_say_so(tmp_path: Path) -> None:
+    archive = tmp_path / "dup.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr(zipfile.ZipInfo("ada_01_lookup.ipynb", (2026, 1, 1, 10, 0, 0)), NB + b"old")
+        z.writestr(zipfile.ZipInfo("ada_01_lookup-1.ipynb", (2026, 1, 2, 10, 0, 0)), NB + b"new")
+    result = collect(archive, tmp_path / "ws")
+    assert (tmp_path / "ws/submitted/ada/01_lookup/01_lookup.ipynb").read_bytes() == NB + b"new"
+    assert any("twice" in p and "ada_01_lookup-1.ipynb" in p for p in result.problems)
+
+
+@pytest.mark.parametrize("make", [
+    lambda d: d / "missing.zip",
+    lambda d: (d / "not-a-zip.zip").write_text("plain text") and d / "not-a-zip.zip",
+    lambda d: _zip(d / "empty.zip", {"readme.md": b"nothing here"}),
+])
+def test_bad_input_is_a_clear_error(tmp_path: Path, make) -> None:
+    with pytest.raises(GraderError) as err:
+        collect(make(tmp_path), tmp_path / "ws")
+    assert str(tmp_path) in str(err.value)

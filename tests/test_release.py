@@ -1,0 +1,143 @@
+"""course/ is exactly what nbgrader generates from solutions/, reveals nothing, and is well formed."""
+
+from __future__ import annotations
+
+import ast
+import re
+import shutil
+import sys
+from collections import Counter
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from grader.course import COURSE, SOLUTIONS, assignments
+from grader.release import release
+from grader.submissions import solution_source
+from tests.helpers import all_notebooks, nbgrader_meta
+
+STUDENT_IMPORTS = {"numpy", "torch", "matplotlib"} | set(sys.stdlib_module_names)
+COURSE_NOTEBOOKS = sorted(COURSE.glob("*/*.ipynb"))
+SOLUTION_NOTEBOOKS = sorted(SOLUTIONS.glob("*/*.ipynb"))
+
+
+def test_course_equals_a_fresh_release(tmp_path: Path) -> None:
+    copy = tmp_path / "course"
+    shutil.copytree(COURSE, copy)
+    changed = release(copy)
+    assert not changed, f"course/ differs from a fresh `python -m grader release` for {changed}: regenerate it"
+
+
+def test_every_assignment_is_released() -> None:
+    assert {a.name for a in assignments()} == {p.name for p in COURSE.iterdir() if p.is_dir()}
+    for a in assignments():
+        for nb in a.notebooks:
+            assert (COURSE / a.name / f"{nb}.ipynb").is_file()
+
+
+SECRET_REGION = re.compile(r"BEGIN SOLUTION(.*?)END SOLUTION|BEGIN HIDDEN TESTS(.*?)END HIDDEN TESTS", re.S)
+
+
+def _lines(text: str) -> set[str]:
+    return {line.strip() for line in text.splitlines() if len(line.strip()) > 12}
+
+
+def _solution_lines(nb: nbformat.NotebookNode) -> set[str]:
+    """Every substantial line the student must not see (solution regions, hidden tests, model answers),
+    minus lines the notebook shows students anyway (``with torch.no_grad():`` in a visible check)."""
+    secret, public = set(), set()
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and nbgrader_meta(cell).get("solution"):
+            secret |= _lines(solution_source(cell))
+            continue
+        for match in SECRET_REGION.finditer(cell.source):
+            secret |= _lines(match[1] or match[2] or "")
+        public |= _lines(SECRET_REGION.sub("", cell.source))
+    return secret - public
+
+
+@pytest.mark.parametrize("path", SOLUTION_NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_solution_text_in_course(path: Path) -> None:
+    released_text = "\n".join(p.read_text(encoding="utf-8") for p in COURSE.rglob("*") if p.is_file())
+    released_lines = {
+        line.strip()
+        for nb_path in COURSE_NOTEBOOKS
+        for cell in nbformat.read(str(nb_path), as_version=4).cells
+        for line in cell.source.splitlines()
+    }
+    secret = _solution_lines(nbformat.read(str(path), as_version=4))
+    leaked = sorted(secret & released_lines)
+    assert not leaked, f"course/ reveals solution or hidden-test lines of {path.name}: {leaked[:5]}"
+    for marker in ("BEGIN SOLUTION", "END SOLUTION", "HIDDEN TESTS", "grader.", "MARK SCHEME"):
+        assert marker not in released_text, f"course/ contains {marker!r}"
+
+
+@pytest.mark.parametrize("path", all_notebooks(), ids=lambda p: f"{p.parent.parent.name}/{p.stem}")
+def test_notebooks_are_stored_without_outputs(path: Path) -> None:
+    nb = nbformat.read(str(path), as_version=4)
+    nbformat.validate(nb)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, f"{path}: cell {cell.id} has outputs"
+
+
+@pytest.mark.parametrize("path", SOLUTION_NOTEBOOKS, ids=lambda p: p.stem)
+def test_cell_metadata_is_valid(path: Path) -> None:
+    from nbgrader.nbgraderformat import MetadataValidator
+
+    nb = nbformat.read(str(path), as_version=4)
+    MetadataValidator().validate_nb(nb)  # nbgrader's own schema check
+    ids = [nbgrader_meta(c)["grade_id"] for c in nb.cells if nbgrader_meta(c)]
+    duplicates = [gid for gid, n in Counter(ids).items() if n > 1]
+    assert not duplicates, f"{path.name}: duplicate grade ids {duplicates}"
+    for cell in nb.cells:
+        meta = nbgrader_meta(cell)
+        if meta.get("grade") and cell.cell_type == "code":
+            assert meta["locked"] and meta["points"] > 0, f"{meta['grade_id']}: test cells are locked and worth points"
+            hidden = re.search(r"points=(\d+(?:\.\d+)?)\)", cell.source)
+            if "BEGIN HIDDEN TESTS" in cell.source:
+                assert hidden and float(hidden[1]) == meta["points"], (
+                    f"{meta['grade_id']}: the hidden test returns points={hidden and hidden[1]} "
+                    f"but the cell is worth {meta['points']}")
+                assert cell.source.lstrip().startswith("#"), (
+                    f"{meta['grade_id']}: start hidden test cells with a comment saying what they check")
+
+
+@pytest.mark.parametrize("path", SOLUTION_NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_exercise_is_checked_at_once(path: Path) -> None:
+    """Each answer code cell is followed by its visible check and its hidden tests."""
+    nb = nbformat.read(str(path), as_version=4)
+    cells = nb.cells
+    for i, cell in enumerate(cells):
+        meta = nbgrader_meta(cell)
+        if meta.get("solution") and cell.cell_type == "code":
+            following = [nbgrader_meta(c).get("grade_id") for c in cells[i + 1:i + 3]]
+            gid = meta["grade_id"]
+            assert following == [f"{gid}_visible", f"{gid}_hidden"], f"{gid} is followed by {following}"
+
+
+@pytest.mark.parametrize("path", COURSE_NOTEBOOKS, ids=lambda p: p.stem)
+def test_student_notebooks_import_only_numpy_torch_matplotlib_and_stdlib(path: Path) -> None:
+    nb = nbformat.read(str(path), as_version=4)
+    imported = set()
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        for node in ast.walk(ast.parse(cell.source)):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                imported.add((node.module or "").split(".")[0])
+    assert imported <= STUDENT_IMPORTS, f"{path.name} imports {sorted(imported - STUDENT_IMPORTS)}"
+
+
+@pytest.mark.parametrize("path", SOLUTION_NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebooks_open_with_objectives(path: Path) -> None:
+    nb = nbformat.read(str(path), as_version=4)
+    first = nb.cells[0]
+    assert first.cell_type == "markdown" and first.source.startswith("# "), f"{path.name}: start with a title"
+    graded = any(nbgrader_meta(c).get("grade") for c in nb.cells)
+    if graded:
+        assert "you will be able to" in first.source, f"{path.name}: state the learning objectives first"
+        assert any("experiment" in c.metadata.get("tags", []) for c in nb.cells), f"{path.name}: end with an experiment"

@@ -1,0 +1,61 @@
+"""A student's notebook runs top to bottom where only numpy, torch and matplotlib exist (plain Jupyter,
+Binder, Colab): the release with the answers filled in is executed in a kernel that cannot import grader."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from grader.course import assignments
+from grader.submissions import fill
+
+# A kernel for which `import grader` fails, as on a student's machine.
+KERNEL_WITHOUT_GRADER = [
+    sys.executable, "-c",
+    "import sys; sys.modules['grader'] = None\n"
+    "from ipykernel import kernelapp; kernelapp.launch_new_instance()",
+    "-f", "{connection_file}", "--IPKernelApp.log_level=ERROR",
+]
+
+NOTEBOOKS = [(a, nb) for a in assignments() for nb in a.notebooks]
+
+
+@pytest.fixture(scope="module")
+def student_kernel(tmp_path_factory: pytest.TempPathFactory) -> str:
+    spec_dir = tmp_path_factory.mktemp("jupyter") / "kernels" / "student"
+    spec_dir.mkdir(parents=True)
+    (spec_dir / "kernel.json").write_text(json.dumps(
+        {"argv": KERNEL_WITHOUT_GRADER, "display_name": "student (no grader)", "language": "python"}))
+    os.environ["JUPYTER_PATH"] = f"{spec_dir.parent.parent}{os.pathsep}{os.environ.get('JUPYTER_PATH', '')}"
+    return "student"
+
+
+@pytest.mark.parametrize(("assignment", "notebook"), NOTEBOOKS, ids=[nb for _, nb in NOTEBOOKS])
+def test_completed_student_notebook_runs_without_grader(
+    student_kernel: str, assignment, notebook: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)  # a student's run: experiments included
+    nb = fill(assignment, notebook) if assignment.graded else nbformat.read(
+        str(assignment.source_dir / f"{notebook}.ipynb"), as_version=4)
+    client = NotebookClient(nb, kernel_name=student_kernel, timeout=120,
+                            resources={"metadata": {"path": str(tmp_path)}})
+    client.execute()  # raises CellExecutionError, naming the cell, if anything fails
+    streams = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "stream"]
+    assert not [o.text for o in streams if o.name == "stderr"], "the notebook writes to stderr"
+    images = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
+              if o.output_type == "display_data" and "image/png" in o.get("data", {})]
+    assert images, f"{notebook} shows no plot"
+
+
+def test_the_student_kernel_really_cannot_import_grader(student_kernel: str, tmp_path: Path) -> None:
+    from nbclient.exceptions import CellExecutionError
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import grader.hidden.lookup")])
+    with pytest.raises(CellExecutionError, match=r"ModuleNotFoundError|ImportError"):
+        NotebookClient(nb, kernel_name=student_kernel, resources={"metadata": {"path": str(tmp_path)}}).execute()
