@@ -49,7 +49,8 @@ def read_table(root: Path, db_url: str | None = None, failed: set[tuple[str, str
         for a in assignments:
             for nb in gb.find_assignment(a.name).notebooks:
                 table.max_scores[nb.name] = nb.max_score
-        for student in sorted(s.id for s in gb.students):
+        # A student whose only notebook could not be read never reached the gradebook; list them anyway.
+        for student in sorted({s.id for s in gb.students} | {student for student, _ in failed}):
             row = {}
             for a in assignments:
                 for nb in a.notebooks:

@@ -1,0 +1,123 @@
+"""How long each notebook takes for a student, and for nbgrader to autograde one submission of it.
+
+    make bench            (or: .venv/bin/python benchmarks/bench_notebooks.py [--repeat N])
+
+For every notebook it measures, side by side in one run, best of N:
+
+* kernel start — a fresh kernel running an empty cell;
+* imports      — the notebook's setup cell (numpy, torch, matplotlib) on top of that;
+* student run  — the whole solution notebook as a student runs it, experiment included;
+* autograde    — nbgrader's `autograde` of one submission (the full solution), through grader's pipeline;
+* graded cells — the time the test cells themselves take inside that run.
+
+A timed unit test would be flaky; this prints numbers and ratios and checks them against the budget in the
+README (a notebook executes in under 15 s on 2 cores), exiting 1 if it is exceeded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from grader.autograde import autograde  # noqa: E402
+from grader.course import assignments  # noqa: E402
+from grader.submissions import fill, write_notebook  # noqa: E402
+
+STUDENT_RUN_BUDGET_S = 15.0
+
+
+def _run(nb: nbformat.NotebookNode, cwd: Path) -> float:
+    start = time.perf_counter()
+    NotebookClient(nb, kernel_name="python3", timeout=300, resources={"metadata": {"path": str(cwd)}},
+                   extra_arguments=["--IPKernelApp.log_level=ERROR"]).execute()
+    return time.perf_counter() - start
+
+
+def _cell_seconds(cell: nbformat.NotebookNode) -> float:
+    timing = cell.metadata.get("execution", {})
+    try:
+        begin = datetime.fromisoformat(timing["iopub.execute_input"].replace("Z", "+00:00"))
+        end = datetime.fromisoformat(timing["shell.execute_reply"].replace("Z", "+00:00"))
+    except KeyError:
+        return 0.0
+    return (end - begin).total_seconds()
+
+
+def bench_notebook(assignment, notebook: str, repeat: int, work: Path) -> dict[str, float]:
+    source = nbformat.read(str(assignment.source_dir / f"{notebook}.ipynb"), as_version=4)
+    setup = [c for c in source.cells if c.cell_type == "code"][:1]
+    empty = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("pass")])
+    imports_only = nbformat.v4.new_notebook(cells=setup)
+    student = fill(assignment, notebook) if assignment.graded else source
+
+    kernel = min(_run(empty, work) for _ in range(repeat))
+    with_imports = min(_run(imports_only, work) for _ in range(repeat))
+    runs = []
+    for _ in range(repeat):
+        nb = nbformat.from_dict(student)
+        runs.append((_run(nb, work), nb))
+    student_s, executed = min(runs, key=lambda r: r[0])
+    graded_in_student_run = sum(_cell_seconds(c) for c in executed.cells
+                                if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade"))
+    result = {"kernel": kernel, "imports": with_imports - kernel, "student": student_s,
+              "graded_cells": graded_in_student_run}
+    if assignment.graded:
+        times = []
+        for i in range(repeat):
+            root = work / f"class-{notebook}-{i}"
+            write_notebook(student, root / "submitted" / "bench" / assignment.name / f"{notebook}.ipynb")
+            outcome, = autograde(root, jobs=1, progress=lambda line: None)
+            assert outcome.ok, outcome.problem
+            times.append(outcome.seconds)
+        result["autograde"] = min(times)
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the best is reported")
+    args = parser.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        for assignment in assignments():
+            for notebook in assignment.notebooks:
+                print(f"measuring {notebook} …", file=sys.stderr, flush=True)
+                rows.append((notebook, bench_notebook(assignment, notebook, args.repeat, Path(tmp))))
+
+    print(f"\nbest of {args.repeat} runs, seconds (autograde includes feedback HTML; one submission, one worker)\n")
+    header = (f"{'notebook':<16}{'kernel start':>13}{'imports':>9}{'student run':>13}{'autograde':>11}"
+              f"{'graded cells':>14}{'nbgrader overhead':>19}")
+    print(header)
+    print("-" * len(header))
+    over_budget = []
+    for notebook, r in rows:
+        grade = r.get("autograde")
+        overhead = f"{grade - r['kernel'] - r['imports'] - r['graded_cells']:.2f}" if grade else "—"
+        print(f"{notebook:<16}{r['kernel']:>13.2f}{r['imports']:>9.2f}{r['student']:>13.2f}"
+              f"{(f'{grade:.2f}' if grade else '—'):>11}{r['graded_cells']:>14.2f}{overhead:>19}")
+    print("\nnbgrader overhead = autograde − kernel start − imports − graded cells: sanitising, saving grades, "
+          "feedback HTML")
+        if r["student"] > STUDENT_RUN_BUDGET_S:
+            over_budget.append(notebook)
+    print()
+    for notebook, r in rows:
+        share = (r["kernel"] + r["imports"]) / r["student"]
+        print(f"{notebook}: kernel start + imports are {share:.0%} of a student's run "
+              f"({r['student']:.1f} s, budget {STUDENT_RUN_BUDGET_S:.0f} s)")
+    if over_budget:
+        print(f"OVER BUDGET: {', '.join(over_budget)}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
