@@ -26,11 +26,9 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from grader.autograde import autograde  # noqa: E402
-from grader.course import assignments  # noqa: E402
-from grader.submissions import fill, write_notebook  # noqa: E402
+from grader.autograde import autograde
+from grader.course import assignments, configure_logging
+from grader.submissions import fill, write_notebook
 
 STUDENT_RUN_BUDGET_S = 15.0
 
@@ -86,6 +84,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the best is reported")
     args = parser.parse_args()
+    configure_logging()
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         for assignment in assignments():
@@ -104,11 +103,10 @@ def main() -> int:
         overhead = f"{grade - r['kernel'] - r['imports'] - r['graded_cells']:.2f}" if grade else "—"
         print(f"{notebook:<16}{r['kernel']:>13.2f}{r['imports']:>9.2f}{r['student']:>13.2f}"
               f"{(f'{grade:.2f}' if grade else '—'):>11}{r['graded_cells']:>14.2f}{overhead:>19}")
-    print("\nnbgrader overhead = autograde − kernel start − imports − graded cells: sanitising, saving grades, "
-          "feedback HTML")
         if r["student"] > STUDENT_RUN_BUDGET_S:
             over_budget.append(notebook)
-    print()
+    print("\nnbgrader overhead = autograde − kernel start − imports − graded cells: sanitising, saving grades, "
+          "feedback HTML\n")
     for notebook, r in rows:
         share = (r["kernel"] + r["imports"]) / r["student"]
         print(f"{notebook}: kernel start + imports are {share:.0%} of a student's run "

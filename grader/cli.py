@@ -9,15 +9,13 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import shutil
 import sys
 import tempfile
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from grader.course import COURSE, GraderError, NbgraderNoise, ensure_tools_on_path
+from grader.course import COURSE, GraderError, configure_logging, ensure_tools_on_path
 
 
 def _say(line: str) -> None:
@@ -137,14 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    # nbgrader's applications log every file they write at INFO; show warnings and errors unless asked.
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setLevel(logging.INFO if args.verbose else logging.WARNING)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
-    handler.addFilter(NbgraderNoise())
-    logging.basicConfig(level=logging.INFO, handlers=[handler])
-    # nbgrader 0.9.6's gradebook code predates SQLAlchemy 2.x's session rules; harmless here, and not ours.
-    warnings.filterwarnings("ignore", message=".*not in session.*", module="nbgrader")
+    configure_logging(args.verbose)
     ensure_tools_on_path()
     try:
         return args.run(args)
