@@ -76,3 +76,36 @@ def test_release_check_reports_up_to_date() -> None:
     result = grader("release", "--check")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "up to date" in result.stdout
+
+
+def test_autograde_a_folder_into_a_gradebook_of_your_choice(tmp_path: Path) -> None:
+    """nbgrader's folder layout in, `--db` with another SQLAlchemy URL, one worker, one student of two."""
+    from grader.submissions import fill, write_notebook
+
+    assignment = graded_assignments()[0]
+    notebook = assignment.notebooks[0]
+    for student in ("zoe", "yan"):
+        write_notebook(fill(assignment, notebook, solve=False),
+                       tmp_path / "in" / student / assignment.name / f"{notebook}.ipynb")
+    db = tmp_path / "elsewhere" / "grades.sqlite"
+    db.parent.mkdir()
+    result = grader("autograde", str(tmp_path / "in"), "--root", str(tmp_path / "ws"), "--db", f"sqlite:///{db}",
+                    "--jobs", "1", "--student", "zoe")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert db.is_file() and not (tmp_path / "ws" / "gradebook.db").exists()
+    assert _row(result.stdout, "zoe")[1].startswith("0/")
+    assert not any(line.startswith("yan ") for line in result.stdout.splitlines()), "--student was ignored"
+    assert (tmp_path / "ws" / "feedback" / "zoe" / assignment.name / f"{notebook}.html").is_file()
+
+
+def test_nbgrader_validate_accepts_a_completed_student_notebook(tmp_path: Path) -> None:
+    """What a student's Validate button runs: the release, answers filled in, without hidden tests."""
+    from grader.submissions import fill, write_notebook
+
+    for assignment in graded_assignments():
+        for notebook in assignment.notebooks:
+            path = write_notebook(fill(assignment, notebook), tmp_path / f"{notebook}.ipynb")
+            env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+            result = subprocess.run([str(Path(sys.executable).parent / "nbgrader"), "validate", str(path)],
+                                    cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+            assert "Success! Your notebook passes all the tests." in result.stdout, result.stdout + result.stderr
