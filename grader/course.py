@@ -84,6 +84,9 @@ def load_config(root: Path, db_url: str | None = None) -> Config:
     config = PyFileConfigLoader(CONFIG_FILE.name, path=str(REPO)).load_config()
     config.CourseDirectory.root = str(root.resolve())
     config.CourseDirectory.source_directory = str(SOLUTIONS)
+    # A workspace generates its own copy of the release (to record the assignments in its gradebook); it
+    # must never write into the repository's course/, even when the workspace is the repository itself.
+    config.CourseDirectory.release_directory = "release"
     config.CourseDirectory.db_url = db_url or default_db_url(root)
     return config
 

@@ -16,57 +16,18 @@ import torch.nn.functional as F
 from torch import nn
 
 from grader.checks import describe, expect, expect_array, expect_raises, expect_tensor, fmt_call
+from grader.hidden.common import (
+    BATCH_SHAPES,
+    EMPTY_SHAPES,
+    TABLE_SIZES,
+    bad_id_cases,
+    bad_id_property,
+    random_ids,
+    random_table,
+    with_duplicates_and_largest,
+)
 from grader.properties import Property, call, rng, score
 from grader.reference import lookup as ref
-
-# Shapes of id batches every exercise is checked on: a scalar id, 1-D, 2-D and 3-D batches.
-BATCH_SHAPES: tuple[tuple[int, ...], ...] = ((), (1,), (7,), (3, 4), (2, 3, 5))
-EMPTY_SHAPES: tuple[tuple[int, ...], ...] = ((0,), (3, 0))
-# (V, d) pairs with V != d so a swapped axis shows, and the degenerate V = 1 and d = 1.
-TABLE_SIZES: tuple[tuple[int, int], ...] = ((11, 4), (6, 9), (1, 3), (50, 1))
-
-
-def _ids(gen: np.random.Generator, shape: tuple[int, ...], V: int) -> np.ndarray:
-    return gen.integers(0, V, size=shape, dtype=np.int64)
-
-
-def _with_duplicates_and_largest(gen: np.random.Generator, V: int) -> np.ndarray:
-    """A 2-D batch in which the largest id V−1 appears, and one id appears three times."""
-    ids = gen.integers(0, V, size=(3, 4), dtype=np.int64)
-    ids[0, 0] = ids[1, 2] = ids[2, 3] = gen.integers(0, V)
-    ids[2, 1] = V - 1
-    return ids
-
-
-def _table(gen: np.random.Generator, V: int, d: int, dtype: type = np.float32) -> np.ndarray:
-    return gen.standard_normal((V, d)).astype(dtype)
-
-
-def _bad_id_cases(V: int) -> list[tuple[np.ndarray, int]]:
-    """Batches holding exactly one invalid id, and that id: V itself (off by one), far above, negative."""
-    cases = []
-    for bad in (V, V + 5, -1, -3):
-        ids = np.array([[0, V - 1], [1, 0]], dtype=np.int64) % V
-        ids[1, 1] = bad
-        cases.append((ids, bad))
-    return cases
-
-
-def _bad_id_property(name: str, fn: Callable[[np.ndarray], Any], V: int, make_call: Callable[[Any], str]) -> Property:
-    def check() -> None:
-        for ids, bad in _bad_id_cases(V):
-            expect_raises(
-                IndexError, fn, [ids], make_call(ids), mentions={"the bad id": [str(bad)], "V": [str(V)]},
-                hint=f"Ids must lie in [0, {V}); a negative id silently wraps around in numpy/torch indexing.",
-            )
-        for ids in (np.array([1.0, 2.0]), np.array([0.5]), np.array([True, False])):
-            expect_raises(
-                TypeError, fn, [ids], make_call(ids),
-                mentions={"the dtype or the value": [str(ids.dtype), str(ids[0])]},
-                hint="Token ids must have an integer dtype; floats and booleans are not ids.",
-            )
-    return Property(name, check)
-
 
 # --------------------------------------------------------------------------------------------------
 # check_ids
@@ -78,7 +39,7 @@ def grade_check_ids(check_ids: Callable[..., Any], points: float = 2) -> float:
 
     def valid_ids_come_back() -> None:
         gen = rng("check_ids", "valid")
-        inputs: list[Any] = [3, [0, 6, 2], _ids(gen, (3, 4), V), _ids(gen, (5,), V).astype(np.int32),
+        inputs: list[Any] = [3, [0, 6, 2], random_ids(gen, (3, 4), V), random_ids(gen, (5,), V).astype(np.int32),
                              torch.tensor([[6, 0], [1, 1]]), np.zeros((0,), dtype=np.int64)]
         for ids in inputs:
             got = call("check_ids", check_ids, ids, V)
@@ -89,7 +50,7 @@ def grade_check_ids(check_ids: Callable[..., Any], points: float = 2) -> float:
             expect_array(got, expected, c, check_dtype=False)
 
     def out_of_range_ids() -> None:
-        for ids, bad in _bad_id_cases(V):
+        for ids, bad in bad_id_cases(V):
             expect_raises(IndexError, check_ids, [ids, V], fmt_call("check_ids", ids, V),
                           mentions={"the bad id": [str(bad)], "V": [str(V)]},
                           hint=f"Valid ids are 0 … {V - 1}: check both ends, and name the bad id and V.")
@@ -137,7 +98,7 @@ def grade_one_hot(one_hot: Callable[..., Any], points: float = 2) -> float:
         gen = rng("one_hot", "random")
         for V in (1, 5, 12):
             for shape in BATCH_SHAPES:
-                ids = _ids(gen, shape, V)
+                ids = random_ids(gen, shape, V)
                 c = fmt_call("one_hot", ids, num_classes=V)
                 expect_array(call("one_hot", one_hot, ids, V), ref.one_hot(ids, V), c, exact=True,
                              hint="Expected shape ids.shape + (num_classes,), float64, a single 1.0 per vector.")
@@ -161,7 +122,7 @@ def grade_one_hot(one_hot: Callable[..., Any], points: float = 2) -> float:
     def duplicates_and_largest() -> None:
         gen = rng("one_hot", "duplicates")
         V = 10
-        ids = _with_duplicates_and_largest(gen, V)
+        ids = with_duplicates_and_largest(gen, V)
         expect_array(call("one_hot", one_hot, ids, V), ref.one_hot(ids, V),
                      fmt_call("one_hot", ids, num_classes=V), exact=True)
 
@@ -186,7 +147,7 @@ def grade_one_hot(one_hot: Callable[..., Any], points: float = 2) -> float:
         Property("repeated ids and the largest id V − 1", duplicates_and_largest),
         Property("an empty batch gives shape ids.shape + (num_classes,)", empty_batch),
         Property("accepts a Python int and a list", python_inputs),
-        _bad_id_property("bad ids raise IndexError / TypeError with the id and V in the message",
+        bad_id_property("bad ids raise IndexError / TypeError with the id and V in the message",
                          lambda ids: one_hot(ids, 6), 6, lambda ids: fmt_call("one_hot", ids, num_classes=6)),
     ], points)
 
@@ -199,25 +160,25 @@ def _grade_embedding_function(name: str, fn: Callable[..., Any], points: float) 
     def random_batches() -> None:
         gen = rng(name, "random")
         for V, d in TABLE_SIZES:
-            E = _table(gen, V, d)
+            E = random_table(gen, V, d)
             for shape in BATCH_SHAPES:
-                ids = _ids(gen, shape, V)
+                ids = random_ids(gen, shape, V)
                 expect_array(call(name, fn, ids, E), ref.embed_lookup(ids, E), fmt_call(name, ids, E),
                              hint="Expected shape ids.shape + (d,): one row of E per id.")
 
     def keeps_dtype_and_is_exact() -> None:
         gen = rng(name, "dtype")
         for dtype in (np.float32, np.float64):
-            E = _table(gen, 13, 5, dtype)
-            ids = _ids(gen, (4, 3), 13)
+            E = random_table(gen, 13, 5, dtype)
+            ids = random_ids(gen, (4, 3), 13)
             expect_array(call(name, fn, ids, E), E[ids], fmt_call(name, ids, E), exact=True,
                          hint=f"The result must be {np.dtype(dtype)} like E and equal E[ids] bit for bit: "
                               "a one-hot product adds exact zeros, so cast the one-hot to E.dtype.")
 
     def duplicates_and_largest() -> None:
         gen = rng(name, "duplicates")
-        E = _table(gen, 10, 3)
-        ids = _with_duplicates_and_largest(gen, 10)
+        E = random_table(gen, 10, 3)
+        ids = with_duplicates_and_largest(gen, 10)
         ids_before, E_before = ids.copy(), E.copy()
         expect_array(call(name, fn, ids, E), ref.embed_lookup(ids, E_before), fmt_call(name, ids_before, E_before),
                      exact=True)
@@ -227,20 +188,20 @@ def _grade_embedding_function(name: str, fn: Callable[..., Any], points: float) 
 
     def empty_batch() -> None:
         gen = rng(name, "empty")
-        E = _table(gen, 8, 3)
+        E = random_table(gen, 8, 3)
         for shape in EMPTY_SHAPES:
             ids = np.zeros(shape, dtype=np.int64)
             expect_array(call(name, fn, ids, E), ref.embed_lookup(ids, E), fmt_call(name, ids, E),
                          hint="An empty batch gives shape ids.shape + (d,), e.g. (0, d).")
 
-    E_bad = _table(rng(name, "bad"), 6, 2)
+    E_bad = random_table(rng(name, "bad"), 6, 2)
     return score(name, [
         Property("matches E[ids] on random ids of shapes (), (1,), (7,), (3, 4), (2, 3, 5) and tables "
                  "(11, 4), (6, 9), (1, 3), (50, 1)", random_batches),
         Property("keeps E's dtype (float32, float64) and is bit-identical to E[ids]", keeps_dtype_and_is_exact),
         Property("repeated ids and the largest id V − 1, inputs left unchanged", duplicates_and_largest),
         Property("an empty batch gives shape ids.shape + (d,)", empty_batch),
-        _bad_id_property("bad ids raise IndexError / TypeError with the id and V in the message",
+        bad_id_property("bad ids raise IndexError / TypeError with the id and V in the message",
                          lambda ids: fn(ids, E_bad), 6, lambda ids: fmt_call(name, ids, E_bad)),
     ], points)
 
@@ -302,7 +263,7 @@ def grade_embedding_module(Embedding: type, points: float = 2) -> float:
             weight = _weight_of(module, fmt_call("Embedding", V, d))
             shapes = (*BATCH_SHAPES, *EMPTY_SHAPES)
             for shape, dtype in zip(shapes, [torch.int64, torch.int32] * 4, strict=False):
-                ids = torch.from_numpy(_ids(gen, shape, V)).to(dtype)
+                ids = torch.from_numpy(random_ids(gen, shape, V)).to(dtype)
                 expected = F.embedding(ids.long(), weight.detach())
                 expect_tensor(call("Embedding.forward", module, ids), expected,
                               f"Embedding({V}, {d})({describe(ids)})", exact=True,
@@ -313,7 +274,7 @@ def grade_embedding_module(Embedding: type, points: float = 2) -> float:
         V, d = 10, 3
         module = build(V, d)
         weight = _weight_of(module, fmt_call("Embedding", V, d))
-        ids = torch.from_numpy(_with_duplicates_and_largest(gen, V))
+        ids = torch.from_numpy(with_duplicates_and_largest(gen, V))
         upstream = torch.from_numpy(gen.standard_normal((*ids.shape, d)).astype(np.float32))
         reference = nn.Embedding(V, d)
         with torch.no_grad():
@@ -333,7 +294,7 @@ def grade_embedding_module(Embedding: type, points: float = 2) -> float:
 
     def bad_ids() -> None:
         module = build(6, 2)
-        for ids, bad in _bad_id_cases(6):
+        for ids, bad in bad_id_cases(6):
             t = torch.from_numpy(ids)
             expect_raises(IndexError, module, [t], f"Embedding(6, 2)({describe(t)})",
                           mentions={"the bad id": [str(bad)], "V": ["6"]},
@@ -383,7 +344,7 @@ def grade_linear_from_embedding(linear_from_embedding: Callable[..., Any], point
         for V, d in TABLE_SIZES:
             emb, linear = make(V, d)
             for shape in BATCH_SHAPES:
-                ids = torch.from_numpy(_ids(gen, shape, V))
+                ids = torch.from_numpy(random_ids(gen, shape, V))
                 x = F.one_hot(ids, V).float()
                 expect_tensor(call("linear", linear, x), emb(ids).detach(),
                               f"linear(F.one_hot({describe(ids)}, {V}).float())", rtol=1e-6, atol=1e-7,
@@ -413,7 +374,7 @@ def grade_linear_from_embedding(linear_from_embedding: Callable[..., Any], point
         gen = rng("linear_from_embedding", "gradient")
         V, d = 8, 3
         emb, linear = make(V, d)
-        ids = torch.from_numpy(_with_duplicates_and_largest(gen, V))
+        ids = torch.from_numpy(with_duplicates_and_largest(gen, V))
         upstream = torch.from_numpy(gen.standard_normal((*ids.shape, d)).astype(np.float32))
         (emb(ids) * upstream).sum().backward()
         (call("linear", linear, F.one_hot(ids, V).float()) * upstream).sum().backward()
