@@ -38,7 +38,7 @@ def describe(value: Any) -> str:
             body = " ".join(np.array2string(value, separator=", ", threshold=_SMALL).split())
             return f"array({body}, dtype={value.dtype})" if value.ndim else f"array({body})"
         return f"<{value.dtype} array of shape {value.shape}>"
-    if kind.__module__.startswith("torch") and kind.__name__ in {"Tensor", "Parameter"}:
+    if kind.__module__.startswith("torch") and kind.__name__ in {"Tensor", "Parameter"} and value.device.type != "meta":
         if value.numel() <= _SMALL:
             body = " ".join(np.array2string(value.detach().cpu().numpy(), separator=", ").split())
             return f"tensor({body}, dtype={value.dtype})"
@@ -46,7 +46,8 @@ def describe(value: Any) -> str:
     if kind in (int, float, bool, str, type(None)) or issubclass(kind, np.generic):
         return repr(value)
     if kind in (list, tuple) and len(value) <= _SMALL:
-        return repr(value)
+        inner = ", ".join(describe(v) for v in value)
+        return f"[{inner}]" if kind is list else f"({inner}{',' if len(value) == 1 else ''})"
     return f"<{kind.__module__}.{kind.__qualname__} object>"
 
 

@@ -29,21 +29,24 @@ class Persona:
     note: str
     mistakes: tuple[str, ...] = ()          # mutant names
     solve: bool = True                      # False: the untouched release
-    stop_after: str | None = None           # leave every answer cell after this grade_id unsolved
+    stop_after: tuple[str, ...] = ()        # leave every answer cell after these grade_ids unsolved
     written: bool = True                    # answers the written questions
 
 
 PERSONAS: tuple[Persona, ...] = (
     Persona("ada", "full solution"),
     Persona("blank", "untouched release", solve=False, written=False),
-    Persona("ben", "one-hot width from the batch (F.one_hot habit)",
-            ("one_hot_width_from_batch", "embedding_onehot_no_num_classes")),
-    Persona("chen", "dtype slips: float64 product, float32-only Linear",
-            ("embed_onehot_float64", "linear_float32_only")),
+    Persona("ben", "F.one_hot habits; G[ids] += g drops repeated ids",
+            ("one_hot_width_from_batch", "embedding_onehot_no_num_classes", "grad_buffered_add",
+             "sgd_buffered_update")),
+    Persona("chen", "dtype slips: float64 product, float32-only Linear, float64 gradient",
+            ("embed_onehot_float64", "linear_float32_only", "grad_float64_zeros")),
     Persona("dana", "never rejects negative ids", ("check_ids_no_negative", "embed_lookup_no_validation",
-                                                    "embedding_no_validation")),
-    Persona("eli", "detached output; Linear shares E's storage", ("embedding_detached", "linear_shares_storage")),
-    Persona("fay", "stopped after exercise 4", stop_after="embed_lookup", written=False),
+                                                    "embedding_no_validation", "function_no_validation")),
+    Persona("eli", "detached output; shared storage; padding ignored",
+            ("embedding_detached", "linear_shares_storage", "grad_ignores_padding", "function_ignores_padding")),
+    Persona("fay", "stopped halfway through each notebook", stop_after=("embed_lookup", "sparse_embedding_grad"),
+            written=False),
 )
 
 
@@ -62,7 +65,7 @@ def build_notebook(persona: Persona, assignment_name: str, notebook: str) -> nbf
             is_written = cell.cell_type == "markdown"
             if (seen_stop and not is_written) or (is_written and not persona.written):
                 cell.source = release[grade_id].source
-            seen_stop = seen_stop or grade_id == persona.stop_after
+            seen_stop = seen_stop or grade_id in persona.stop_after
     return nb
 
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from grader.checks import CheckFailed, fmt_call
 
-__all__ = ["Property", "call", "rng", "score"]
+__all__ = ["Property", "call", "rng", "score", "shorten"]
 
 NOT_IMPLEMENTED = "not implemented yet (NotImplementedError): replace the `raise` with your code."
 
@@ -35,6 +35,11 @@ class Property:
 
     name: str
     check: Callable[[], None]
+
+
+def shorten(text: str, limit: int = 600) -> str:
+    """At most ``limit`` characters of a message: a report line, not a dump."""
+    return text if len(text) <= limit else text[: limit - 15] + " … (shortened)"
 
 
 def rng(*key: object) -> np.random.Generator:
@@ -55,7 +60,7 @@ def call(name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         raise
     except Exception as err:  # any failure of student code is reported, never propagated
         raise CheckFailed(
-            f"{fmt_call(name, *args, **kwargs)} raised {type(err).__name__}: {err}"
+            f"{fmt_call(name, *args, **kwargs)} raised {type(err).__name__}: {shorten(str(err))}"
         ) from None
 
 
@@ -72,11 +77,11 @@ def _outcome(prop: Property) -> tuple[bool, str, str]:
             prop.check()
             held, reason = True, ""
         except CheckFailed as err:
-            held, reason = False, str(err)
+            held, reason = False, shorten(str(err), 1200)
         except NotImplementedError:
             held, reason = False, NOT_IMPLEMENTED
         except Exception as err:  # a bug in the student's object surfaced inside the checker
-            held, reason = False, f"{type(err).__name__}: {err}"
+            held, reason = False, f"{type(err).__name__}: {shorten(str(err))}"
     noise = [f"{w.category.__name__}: {w.message}" for w in caught]
     if stderr.getvalue().strip():
         noise.append("wrote to stderr: " + stderr.getvalue().strip().splitlines()[0])

@@ -106,12 +106,13 @@ def test_cell_metadata_is_valid(path: Path) -> None:
 
 @pytest.mark.parametrize("path", SOLUTION_NOTEBOOKS, ids=lambda p: p.stem)
 def test_every_exercise_is_checked_at_once(path: Path) -> None:
-    """Each answer code cell is followed by its visible check and its hidden tests."""
+    """Each answer code cell is followed by its visible check and its hidden tests (except a function carried
+    over from an earlier notebook, tagged ``carried-over``, which that notebook graded)."""
     nb = nbformat.read(str(path), as_version=4)
     cells = nb.cells
     for i, cell in enumerate(cells):
         meta = nbgrader_meta(cell)
-        if meta.get("solution") and cell.cell_type == "code":
+        if meta.get("solution") and cell.cell_type == "code" and "carried-over" not in cell.metadata.get("tags", []):
             following = [nbgrader_meta(c).get("grade_id") for c in cells[i + 1:i + 3]]
             gid = meta["grade_id"]
             assert following == [f"{gid}_visible", f"{gid}_hidden"], f"{gid} is followed by {following}"

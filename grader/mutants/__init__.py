@@ -31,9 +31,9 @@ class Mutant:
 
 
 def all_mutants() -> list[Mutant]:
-    from grader.mutants import lookup
+    from grader.mutants import lookup, sparse
 
-    mutants = [*lookup.MUTANTS]
+    mutants = [*lookup.MUTANTS, *sparse.MUTANTS]
     names = [m.name for m in mutants]
     duplicates = {n for n in names if names.count(n) > 1}
     if duplicates:
