@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from grader.course import COURSE, GraderError, graded_assignments, make_api
+from grader.course import COURSE, GraderError, default_db_url, graded_assignments, make_api
 from grader.release import generate, same_tree
 
 if TYPE_CHECKING:
@@ -57,13 +57,19 @@ def submissions(root: Path, students: Iterable[str] | None = None) -> list[tuple
     return found
 
 
-def prepare(root: Path, db_url: str | None) -> list[str]:
-    """Record the assignments in the gradebook (nbgrader restores hidden tests from it).
+def prepare(root: Path, db_url: str | None, students: Iterable[str]) -> list[str]:
+    """Record the assignments (nbgrader restores hidden tests from them) and the students in the gradebook.
 
-    Returns warnings, e.g. when ``course/`` is not what ``solutions/`` generates: students would then have
-    worked on a different release than the one being graded.
+    Students are created here, once, because two workers grading one student's two assignments at the same
+    time would both try to insert the student (a UNIQUE constraint failure). Returns warnings, e.g. when
+    ``course/`` is not what ``solutions/`` generates: students would then have worked on another release.
     """
+    from nbgrader.api import Gradebook
+
     release_dir = generate(root, db_url, only=graded_assignments())
+    with Gradebook(db_url or default_db_url(root)) as gb:
+        for student in sorted(set(students)):
+            gb.update_or_create_student(student)
     return [
         f"course/{a.name} differs from a fresh release of solutions/{a.name}: run `python -m grader release` "
         "and make sure students have the current version."
@@ -144,7 +150,7 @@ def autograde(
     tasks = submissions(root, students)
     if not tasks:
         raise GraderError(f"nothing to grade in {root / 'submitted'}: expected <student>/<assignment>/*.ipynb")
-    for warning in prepare(root, db_url):
+    for warning in prepare(root, db_url, (student for student, _ in tasks)):
         say(f"warning: {warning}")
     jobs = max(1, min(jobs or default_jobs(), len(tasks)))
     say(f"grading {len(tasks)} submission(s) with {jobs} worker(s)")

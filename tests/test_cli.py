@@ -12,6 +12,7 @@ import pytest
 
 from grader.course import REPO, graded_assignments
 from grader.demo import MARKER, PERSONAS
+from grader.mutants import by_name
 
 
 def grader(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
@@ -26,9 +27,43 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.Completed
     return grader("demo", "--root", str(root)), root
 
 
+def _table(stdout: str) -> dict[str, dict[str, str]]:
+    """The grade table printed at the end: student -> column -> cell."""
+    lines = stdout.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith("student "))
+    columns = lines[head].split()
+    rows = {}
+    for line in lines[head + 2:]:
+        if not line.strip() or not re.match(r"^[\w.@-]+\s+(\S+/\S+|—|error)", line):
+            break
+        cells = line.split()
+        rows[cells[0]] = dict(zip(columns[1:], cells[1:len(columns)], strict=False))
+    return rows
+
+
 def _row(stdout: str, student: str) -> list[str]:
     line = next(line for line in stdout.splitlines() if line.startswith(student + " "))
     return line.split()
+
+
+def _points(notebook: str, upto: str | None = None) -> tuple[float, float, bool]:
+    """(automatic points of the answers up to and including `upto` (all if None), all points, has written)."""
+    from grader.course import notebook_index
+    from grader.submissions import read_notebook
+    from tests.helpers import nbgrader_meta
+
+    nb = read_notebook(notebook_index()[notebook].source_dir / f"{notebook}.ipynb")
+    auto, total, written, counting = 0.0, 0.0, False, True
+    for cell in nb.cells:
+        meta = nbgrader_meta(cell)
+        if meta.get("grade"):
+            total += meta["points"]
+            written |= cell.cell_type == "markdown"
+            if cell.cell_type == "code" and counting:
+                auto += meta["points"]
+        if meta.get("grade_id") == f"{upto}_hidden":
+            counting = False
+    return auto, total, written
 
 
 def test_demo_runs_end_to_end(demo: tuple[subprocess.CompletedProcess, Path]) -> None:
@@ -40,23 +75,38 @@ def test_demo_runs_end_to_end(demo: tuple[subprocess.CompletedProcess, Path]) ->
             for notebook in assignment.notebooks:
                 assert (root / "feedback" / persona.student / assignment.name / f"{notebook}.html").is_file()
     assert (root / "grades.csv").is_file() and (root / "grades_by_student.csv").is_file()
-    assert re.search(r"\[\d+/\d+\] ada 01_lookup", result.stderr), "no progress lines while grading"
+    assert re.search(r"\[\s*\d+/\d+\] ada 01_lookup", result.stderr), "no progress lines while grading"
     assert "Traceback" not in result.stderr
 
 
 def test_demo_table_shows_the_expected_scores(demo: tuple[subprocess.CompletedProcess, Path]) -> None:
     result, _ = demo
-    out = result.stdout
-    # 01_lookup: 6 exercises × (1 visible + 2 hidden) = 18 automatic points, + 2 for the written answer.
-    assert _row(out, "ada")[1:3] == ["18/20*", "18/20"], out
-    assert _row(out, "blank")[1:3] == ["0/20", "0/20"], out
-    assert _row(out, "fay")[1:3] == ["12/20", "12/20"], out  # four exercises of three points each
-    for persona in PERSONAS:
-        if persona.mistakes:
-            score = float(_row(out, persona.student)[1].split("/")[0])
-            assert 0 < score < 18, f"{persona.student} ({persona.note}) scored {score}"
-    assert "written answers await a person's grade" in out
-    assert "feedback" in out and "grades_by_student.csv" in out
+    table = _table(result.stdout)
+    notebooks = [nb for a in graded_assignments() for nb in a.notebooks]
+    assert set(table) == {p.student for p in PERSONAS}, result.stdout
+    fay = next(p for p in PERSONAS if p.student == "fay")
+    for notebook in notebooks:
+        auto, total, written = _points(notebook)
+        star = "*" if written else ""
+        assert table["ada"][notebook] == f"{auto:g}/{total:g}{star}", f"full solution of {notebook}: {table['ada']}"
+        assert table["blank"][notebook] == f"0/{total:g}", f"untouched release of {notebook}: {table['blank']}"
+        stop = next((s for s in fay.stop_after if s in _answer_ids(notebook)), None)
+        fay_auto = _points(notebook, stop)[0] if stop else auto
+        assert table["fay"][notebook] == f"{fay_auto:g}/{total:g}", f"fay stops after {stop}: {table['fay']}"
+        for persona in PERSONAS:
+            mistakes = [m for m in persona.mistakes if by_name(m).notebook == notebook]
+            if mistakes:
+                score = float(table[persona.student][notebook].split("/")[0])
+                assert 0 < score < auto, f"{persona.student} ({persona.note}) scored {score} on {notebook}"
+    assert "written answers await a person's grade" in result.stdout
+    assert "feedback" in result.stdout and "grades_by_student.csv" in result.stdout
+
+
+def _answer_ids(notebook: str) -> set[str]:
+    from grader.course import notebook_index
+    from grader.submissions import answer_cells, read_notebook
+
+    return set(answer_cells(read_notebook(notebook_index()[notebook].source_dir / f"{notebook}.ipynb")))
 
 
 def test_demo_refuses_to_wipe_a_folder_it_did_not_make(tmp_path: Path) -> None:
