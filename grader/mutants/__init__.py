@@ -31,9 +31,9 @@ class Mutant:
 
 
 def all_mutants() -> list[Mutant]:
-    from grader.mutants import lookup, sparse
+    from grader.mutants import lookup, sparse, tied
 
-    mutants = [*lookup.MUTANTS, *sparse.MUTANTS]
+    mutants = [*lookup.MUTANTS, *sparse.MUTANTS, *tied.MUTANTS]
     names = [m.name for m in mutants]
     duplicates = {n for n in names if names.count(n) > 1}
     if duplicates:
