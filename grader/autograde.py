@@ -10,11 +10,14 @@ the others.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import multiprocessing
 import os
 import re
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -86,7 +89,9 @@ _api: NbGraderAPI | None = None
 
 def _init_worker(root: str, db_url: str | None) -> None:
     global _api
-    _api = make_api(Path(root), db_url)
+    ipc_dir = Path(tempfile.mkdtemp(prefix="grader-kernels-"))
+    atexit.register(shutil.rmtree, ipc_dir, ignore_errors=True)
+    _api = make_api(Path(root), db_url, kernel_ipc_dir=ipc_dir)
 
 
 def unreadable_notebooks(folder: Path) -> list[str]:
@@ -112,6 +117,9 @@ def _grade(student: str, assignment: str) -> Outcome:
     if problems:
         return Outcome(student, assignment, False, time.perf_counter() - start, "; ".join(problems))
     result = _api.autograde(assignment, student, force=True, create=True)
+    if not result.get("success") and _TRANSIENT in (result.get("log") or "") + (result.get("error") or ""):
+        # A kernel that never came up says nothing about the submission: start it once more.
+        result = _api.autograde(assignment, student, force=True, create=True)
     if not result.get("success"):
         problems.append("autograde: " + _last_error(result))
     else:
@@ -120,6 +128,8 @@ def _grade(student: str, assignment: str) -> Outcome:
             problems.append("feedback: " + _last_error(feedback))
     return Outcome(student, assignment, not problems, time.perf_counter() - start, "; ".join(problems))
 
+
+_TRANSIENT = "Kernel didn't respond"  # jupyter_client: the kernel process never answered at start-up
 
 _EXCEPTION_LINE = re.compile(r"^\s*([\w.]+(?:Error|Exception|Exit)): ")
 

@@ -38,9 +38,11 @@ PERSONAS: tuple[Persona, ...] = (
     Persona("blank", "untouched release", solve=False, written=False),
     Persona("ben", "F.one_hot habits; G[ids] += g drops repeated ids",
             ("one_hot_width_from_batch", "embedding_onehot_no_num_classes", "grad_buffered_add",
-             "sgd_buffered_update", "tied_grad_buffered", "rope_mixed_layout", "slopes_naive_formula")),
+             "sgd_buffered_update", "tied_grad_buffered", "rope_mixed_layout", "slopes_naive_formula",
+             "quantize_truncates")),
     Persona("chen", "dtype slips: float64 product, float32-only Linear, float64 gradient",
-            ("embed_onehot_float64", "linear_float32_only", "grad_float64_zeros", "rope_float64_out")),
+            ("embed_onehot_float64", "linear_float32_only", "grad_float64_zeros", "rope_float64_out",
+             "factorize_float64", "dequantize_uint8_wraps")),
     Persona("dana", "never rejects negative ids", ("check_ids_no_negative", "embed_lookup_no_validation",
                                                     "embedding_no_validation", "function_no_validation",
                                                     "learned_no_validation", "slopes_zero_based")),
@@ -48,7 +50,8 @@ PERSONAS: tuple[Persona, ...] = (
             ("embedding_detached", "linear_shares_storage", "grad_ignores_padding", "function_ignores_padding",
              "tiny_lm_copies", "count_state_dict", "attention_mask_after_softmax")),
     Persona("fay", "stopped halfway through each notebook",
-            stop_after=("embed_lookup", "sparse_embedding_grad", "count_parameters", "rope_angles", "alibi_bias"),
+            stop_after=("embed_lookup", "sparse_embedding_grad", "count_parameters", "rope_angles", "alibi_bias",
+                        "factorized_embedding"),
             written=False),
 )
 

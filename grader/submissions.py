@@ -51,7 +51,10 @@ def fill(
     solve: write the instructor's solution into every answer cell (else leave the release's stubs).
     replace: grade_id -> source for cells that get something else; an unknown grade_id is an error.
     """
-    release = read_notebook(COURSE / assignment.name / f"{notebook}.ipynb")
+    released = COURSE / assignment.name / f"{notebook}.ipynb"
+    if not released.is_file():
+        raise GraderError(f"{released} does not exist: course/ is behind solutions/. Run `python -m grader release`.")
+    release = read_notebook(released)
     solutions = answer_cells(read_notebook(SOLUTIONS / assignment.name / f"{notebook}.ipynb"))
     cells = answer_cells(release)
     replace = dict(replace or {})

@@ -31,9 +31,10 @@ class Mutant:
 
 
 def all_mutants() -> list[Mutant]:
-    from grader.mutants import alibi, lookup, positions, sparse, tied
+    from grader.mutants import alibi, factorized, lookup, positions, sparse, tied
 
-    mutants = [*lookup.MUTANTS, *sparse.MUTANTS, *tied.MUTANTS, *positions.MUTANTS, *alibi.MUTANTS]
+    mutants = [*lookup.MUTANTS, *sparse.MUTANTS, *tied.MUTANTS, *positions.MUTANTS, *alibi.MUTANTS,
+               *factorized.MUTANTS]
     names = [m.name for m in mutants]
     duplicates = {n for n in names if names.count(n) > 1}
     if duplicates:
