@@ -87,11 +87,20 @@ def prepare(root: Path, db_url: str | None, students: Iterable[str]) -> list[str
 _api: NbGraderAPI | None = None
 
 
-def _init_worker(root: str, db_url: str | None) -> None:
+def _init_worker(root: str, db_url: str | None, warm: bool) -> None:
+    """Per worker: an nbgrader API, a private folder for kernel sockets and, if ``warm``, a zygote (grader.warm)."""
     global _api
     ipc_dir = Path(tempfile.mkdtemp(prefix="grader-kernels-"))
     atexit.register(shutil.rmtree, ipc_dir, ignore_errors=True)
-    _api = make_api(Path(root), db_url, kernel_ipc_dir=ipc_dir)
+    kernel_name = None
+    if warm:
+        from grader.warm import KERNEL_NAME, Zygote, install_kernelspec
+
+        zygote = Zygote(ipc_dir / "zygote")
+        atexit.register(zygote.stop)
+        install_kernelspec(ipc_dir / "jupyter", zygote.socket_path)
+        kernel_name = KERNEL_NAME
+    _api = make_api(Path(root), db_url, kernel_ipc_dir=ipc_dir, kernel_name=kernel_name)
 
 
 def unreadable_notebooks(folder: Path) -> list[str]:
@@ -154,8 +163,13 @@ def autograde(
     jobs: int | None = None,
     students: Iterable[str] | None = None,
     progress: Callable[[str], None] | None = None,
+    warm: bool = True,
 ) -> list[Outcome]:
-    """Autograde and generate feedback for every submission in ``root/submitted``."""
+    """Autograde and generate feedback for every submission in ``root/submitted``.
+
+    warm: start kernels from a process with numpy, torch and matplotlib already imported (grader.warm); each
+    submission still gets a fresh process of its own.
+    """
     say = progress or (lambda line: print(line, file=sys.stderr, flush=True))
     tasks = submissions(root, students)
     if not tasks:
@@ -174,13 +188,13 @@ def autograde(
             f"{outcome.seconds:5.1f} s  {status}")
 
     if jobs == 1:
-        _init_worker(str(root), db_url)
+        _init_worker(str(root), db_url, warm)
         for task in tasks:
             report(_grade(*task))
     else:
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker,
-                                 initargs=(str(root), db_url)) as pool:
+                                 initargs=(str(root), db_url, warm)) as pool:
             futures = {pool.submit(_grade, *task): task for task in tasks}
             for future in as_completed(futures):
                 try:

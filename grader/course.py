@@ -91,12 +91,14 @@ def load_config(root: Path, db_url: str | None = None) -> Config:
     return config
 
 
-def make_api(root: Path, db_url: str | None = None, kernel_ipc_dir: Path | None = None) -> NbGraderAPI:
+def make_api(root: Path, db_url: str | None = None, kernel_ipc_dir: Path | None = None,
+             kernel_name: str | None = None) -> NbGraderAPI:
     """nbgrader's Python API for the workspace ``root``.
 
     kernel_ipc_dir: talk to kernels over Unix sockets in this folder instead of loopback TCP. Kernels started at the
     same moment by parallel workers can race for the same free TCP port (a kernel that never answers); a folder of
     its own per worker cannot collide, and nothing else on the machine can connect to it.
+    kernel_name: the kernelspec that executes notebooks (default: the configuration's, python3).
     """
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
@@ -106,6 +108,8 @@ def make_api(root: Path, db_url: str | None = None, kernel_ipc_dir: Path | None 
     if kernel_ipc_dir is not None:
         config.KernelManager.transport = "ipc"
         config.KernelManager.ip = str(kernel_ipc_dir / "kernel")
+    if kernel_name is not None:
+        config.ExecutePreprocessor.kernel_name = kernel_name
     return NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
 
 
