@@ -1,37 +1,41 @@
-"""``grader autograde``: grade every submission of a workspace with nbgrader, on several cores.
+"""``grader autograde``: grade a class on every core (or a cluster), with one writer for the gradebook.
 
-For each (student, assignment) the worker runs nbgrader's own ``autograde`` (sanitise, execute, save the
-grades) and ``generate_feedback`` through its Python API. Submissions are spread over ``jobs`` worker
-processes, each with its own nbgrader API object; they share the gradebook, which nbgrader writes one
-notebook at a time (SQLite waits for its lock, see ``course.default_db_url``). Progress is printed as
-submissions finish; a submission that cannot be graded is reported with nbgrader's reason and never stops
-the others.
+The coordinator (this module) reads each submission, hands it to an executor (:mod:`grader.executor`) whose
+workers run nbgrader's own ``autograde`` and ``generate_feedback`` in private scratch courses, and writes every
+result into the class's workspace as it arrives: the autograded notebook and the feedback page into
+``autograded/`` and ``feedback/``, the grades into the gradebook through nbgrader's own ``SaveAutoGrades`` and
+``AssignLatePenalties`` preprocessors. Only this process writes the gradebook, so SQLite never meets a second
+writer and PostgreSQL works the same way.
+
+Re-grading is incremental: a submission whose bytes, assignment and grader are unchanged since it was last graded
+is skipped unless ``force``. Progress reports the count, the rate and the time left; a submission that cannot be
+graded is reported with the reason and costs no other student anything.
 """
 
 from __future__ import annotations
 
-import atexit
+import hashlib
+import json
 import logging
-import multiprocessing
 import os
-import re
 import shutil
 import sys
 import tempfile
 import time
+from collections import defaultdict
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from grader.course import COURSE, GraderError, default_db_url, graded_assignments, make_api
+from grader.course import COURSE, REPO, GraderError, default_db_url, graded_assignments, load_config
+from grader.executor import LocalExecutor, Result, Task
 from grader.release import generate, same_tree
 
-if TYPE_CHECKING:
-    from nbgrader.apps import NbGraderAPI
-
 log = logging.getLogger(__name__)
+
+STATE_FILE = ".grader-state.json"  # in the workspace: what was graded, from which bytes, by which grader
+CACHE_DIR = ".grader-cache"        # in the workspace: the template course generated from solutions/
+PREPARED = "_prepared"              # state key: the fingerprint and gradebook the assignments were recorded for
 
 
 @dataclass(frozen=True)
@@ -40,7 +44,8 @@ class Outcome:
     assignment: str
     ok: bool
     seconds: float
-    problem: str = ""  # why grading or feedback failed, in nbgrader's words
+    problem: str = ""       # why grading or feedback failed, in nbgrader's words
+    skipped: bool = False   # unchanged since the last grading (incremental re-grade)
 
 
 def default_jobs() -> int:
@@ -60,100 +65,169 @@ def submissions(root: Path, students: Iterable[str] | None = None) -> list[tuple
     return found
 
 
-def prepare(root: Path, db_url: str | None, students: Iterable[str]) -> list[str]:
-    """Record the assignments (nbgrader restores hidden tests from them) and the students in the gradebook.
+def _template(root: Path, fingerprint: str) -> Path:
+    """A scratch course generated from solutions/ (gradebook + release), cached per grader fingerprint."""
+    cache = root / CACHE_DIR / fingerprint[:16]
+    if not (cache / "gradebook.db").is_file():
+        with tempfile.TemporaryDirectory(prefix="grader-template-", dir=root) as tmp:
+            generate(Path(tmp), f"sqlite:///{tmp}/gradebook.db", only=graded_assignments())
+            shutil.rmtree(root / CACHE_DIR, ignore_errors=True)  # older fingerprints are of no further use
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copytree(tmp, cache)
+    return cache
 
-    Students are created here, once, because two workers grading one student's two assignments at the same
-    time would both try to insert the student (a UNIQUE constraint failure). Returns warnings, e.g. when
-    ``course/`` is not what ``solutions/`` generates: students would then have worked on another release.
+
+def prepare(root: Path, db_url: str, students: Iterable[str], fingerprint: str) -> tuple[bytes, list[str]]:
+    """Record the assignments and students in the class gradebook; return the workers' template and warnings.
+
+    The template is an SQLite gradebook holding only the assignments, generated once per grader fingerprint and
+    cached in the workspace. A new SQLite gradebook starts as a copy of it; an existing one (or any other
+    database) gets nbgrader's generate_assignment once per fingerprint. Warnings say, e.g., that ``course/`` is not
+    what ``solutions/`` generates: students would then have worked on another release.
     """
     from nbgrader.api import Gradebook
 
-    release_dir = generate(root, db_url, only=graded_assignments())
-    with Gradebook(db_url or default_db_url(root)) as gb:
+    template = _template(root, fingerprint)
+    state = _load_state(root)
+    prepared = f"{fingerprint} {db_url}"
+    if state.get(PREPARED) != prepared:
+        if db_url == default_db_url(root) and not (root / "gradebook.db").exists():
+            shutil.copyfile(template / "gradebook.db", root / "gradebook.db")
+        else:
+            generate(root, db_url, only=graded_assignments())
+        state[PREPARED] = prepared
+        _save_state(root, state)
+    with Gradebook(db_url) as gb:
         for student in sorted(set(students)):
             gb.update_or_create_student(student)
-    return [
+    warnings = [
         f"course/{a.name} differs from a fresh release of solutions/{a.name}: run `python -m grader release` "
         "and make sure students have the current version."
         for a in graded_assignments()
-        if not same_tree(release_dir / a.name, COURSE / a.name)
+        if not same_tree(template / "release" / a.name, COURSE / a.name)
     ]
+    return (template / "gradebook.db").read_bytes(), warnings
 
 
-# -------------------------------------------------------------------------------------------------
-# Worker side: one nbgrader API per process, created once.
-
-_api: NbGraderAPI | None = None
+# ------------------------------------------------------------------------------------------------ incremental
 
 
-def _init_worker(root: str, db_url: str | None, warm: bool) -> None:
-    """Per worker: an nbgrader API, a private folder for kernel sockets and, if ``warm``, a zygote (grader.warm)."""
-    global _api
-    ipc_dir = Path(tempfile.mkdtemp(prefix="grader-kernels-"))
-    atexit.register(shutil.rmtree, ipc_dir, ignore_errors=True)
-    kernel_name = None
-    if warm:
-        from grader.warm import KERNEL_NAME, Zygote, install_kernelspec
-
-        zygote = Zygote(ipc_dir / "zygote")
-        atexit.register(zygote.stop)
-        install_kernelspec(ipc_dir / "jupyter", zygote.socket_path)
-        kernel_name = KERNEL_NAME
-    _api = make_api(Path(root), db_url, kernel_ipc_dir=ipc_dir, kernel_name=kernel_name)
+GRADING_CODE = ("grader/hidden", "grader/reference", "grader/checks.py", "grader/properties.py", "grader/feedback.py")
+GRADING_PACKAGES = ("nbgrader", "torch", "numpy", "matplotlib", "ipykernel", "nbclient", "nbconvert")
 
 
-def unreadable_notebooks(folder: Path) -> list[str]:
-    """Why each notebook in a submission folder cannot be read as a notebook (empty list: all fine)."""
+def grader_fingerprint() -> str:
+    """Hash of everything that decides a grade besides the submission: the instructor notebooks, the hidden tests
+    and references, the nbgrader configuration, and the versions of the packages that execute and score them."""
+    from importlib.metadata import version
+
+    digest = hashlib.sha256(sys.version.encode())
+    files = [REPO / "nbgrader_config.py", *sorted((REPO / "solutions").rglob("*.ipynb"))]
+    for entry in GRADING_CODE:
+        path = REPO / entry
+        files += sorted(path.rglob("*.py")) if path.is_dir() else [path]
+    for path in files:
+        digest.update(str(path.relative_to(REPO)).encode())
+        digest.update(path.read_bytes())
+    for package in GRADING_PACKAGES:
+        digest.update(f"{package}=={version(package)}".encode())
+    return digest.hexdigest()
+
+
+def _submission_key(task: Task, fingerprint: str) -> str:
+    digest = hashlib.sha256(fingerprint.encode())
+    for name in sorted(task.notebooks):
+        digest.update(name.encode())
+        digest.update(task.notebooks[name])
+    digest.update((task.timestamp or "").encode())
+    return digest.hexdigest()
+
+
+def _load_state(root: Path) -> dict[str, str]:
+    try:
+        return json.loads((root / STATE_FILE).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+
+
+def _save_state(root: Path, state: dict[str, str]) -> None:
+    tmp = root / (STATE_FILE + ".tmp")
+    tmp.write_text(json.dumps(state, indent=1, sort_keys=True))
+    tmp.replace(root / STATE_FILE)
+
+
+# ------------------------------------------------------------------------------------------------ the one writer
+
+
+def _read_task(root: Path, student: str, assignment: str) -> Task:
+    folder = root / "submitted" / student / assignment
+    stamp = folder / "timestamp.txt"
+    return Task(student, assignment, {p.stem: p.read_bytes() for p in sorted(folder.glob("*.ipynb"))},
+                stamp.read_text().strip() if stamp.is_file() else None)
+
+
+def _write_files(root: Path, result: Result) -> None:
+    """Autograded notebooks and feedback pages into the workspace, replacing the previous ones."""
+    for step, files, suffix in (("autograded", result.autograded, ".ipynb"), ("feedback", result.feedback, ".html")):
+        folder = root / step / result.student / result.assignment
+        if folder.exists():
+            for old in folder.iterdir():
+                os.chmod(old, 0o644)  # nbgrader writes autograded files read-only
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+        for name, data in files.items():
+            (folder / f"{name}{suffix}").write_bytes(data)
+
+
+def _save_grades(db_url: str, task: Task, result: Result, config: object) -> None:
+    """The gradebook rows of one graded submission, written by nbgrader's own preprocessors (with the course's
+    configuration, so a configured late-submission plugin applies)."""
     import nbformat
+    from nbgrader.api import Gradebook
+    from nbgrader.preprocessors import AssignLatePenalties, SaveAutoGrades
 
-    problems = []
-    for path in sorted(folder.glob("*.ipynb")):
-        try:
-            nbformat.read(str(path), as_version=4)
-        except Exception as err:  # any reason a file is not a notebook is reported, none is fatal
-            reason = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
-            problems.append(f"{path.name} is not a readable notebook ({reason}); the file may be damaged or "
-                            "not a notebook: ask the student for a new copy")
-    return problems
-
-
-def _grade(student: str, assignment: str) -> Outcome:
-    assert _api is not None, "worker not initialised"
-    start = time.perf_counter()
-    problems = unreadable_notebooks(Path(_api.coursedir.format_path(
-        _api.coursedir.submitted_directory, student, assignment)))
-    if problems:
-        return Outcome(student, assignment, False, time.perf_counter() - start, "; ".join(problems))
-    result = _api.autograde(assignment, student, force=True, create=True)
-    if not result.get("success") and _TRANSIENT in (result.get("log") or "") + (result.get("error") or ""):
-        # A kernel that never came up says nothing about the submission: start it once more.
-        result = _api.autograde(assignment, student, force=True, create=True)
-    if not result.get("success"):
-        problems.append("autograde: " + _last_error(result))
-    else:
-        feedback = _api.generate_feedback(assignment, student, force=True)
-        if not feedback.get("success"):
-            problems.append("feedback: " + _last_error(feedback))
-    return Outcome(student, assignment, not problems, time.perf_counter() - start, "; ".join(problems))
+    with Gradebook(db_url) as gb:
+        known = {nb.name for nb in gb.find_assignment(task.assignment).notebooks}
+        if task.timestamp:
+            gb.update_or_create_submission(task.assignment, task.student, timestamp=task.timestamp)
+        else:
+            gb.update_or_create_submission(task.assignment, task.student)
+    for name, data in result.autograded.items():
+        if name not in known:
+            continue
+        nb = nbformat.reads(data.decode("utf-8"), as_version=4)
+        resources = {"nbgrader": {"assignment": task.assignment, "notebook": name, "student": task.student,
+                                  "db_url": db_url}}
+        for preprocessor in (SaveAutoGrades(config=config), AssignLatePenalties(config=config)):
+            nb, resources = preprocessor.preprocess(nb, resources)
 
 
-_TRANSIENT = "Kernel didn't respond"  # jupyter_client: the kernel process never answered at start-up
-
-_EXCEPTION_LINE = re.compile(r"^\s*([\w.]+(?:Error|Exception|Exit)): ")
+# ------------------------------------------------------------------------------------------------ autograde
 
 
-def _last_error(result: dict) -> str:
-    """The most informative line of nbgrader's log: the last exception raised, not its generic wrapper."""
-    text = (result.get("error") or result.get("log") or "unknown error").strip()
-    lines = text.splitlines()
-    raised = [line.strip() for line in lines
-              if _EXCEPTION_LINE.match(line) and "NbGraderException" not in line]
-    errors = [line.strip() for line in lines if "[ERROR]" in line]
-    return (raised or errors or lines)[-1][:300]
+class Progress:
+    """`[ 12/100]  3.1 submissions/s  ETA 0:29  ada 01_lookup  2.4 s  ok` lines, and a summary at the end."""
 
+    def __init__(self, total: int, say: Callable[[str], None]) -> None:
+        self.total, self.say, self.done, self.start = total, say, 0, time.perf_counter()
+        self.seconds: dict[str, list[float]] = defaultdict(list)
 
-# -------------------------------------------------------------------------------------------------
+    def __call__(self, outcome: Outcome) -> None:
+        self.done += 1
+        elapsed = time.perf_counter() - self.start
+        rate = self.done / elapsed if elapsed > 0 else 0.0
+        left = (self.total - self.done) / rate if rate > 0 else 0.0
+        self.seconds[outcome.assignment].append(outcome.seconds)
+        status = f"{outcome.seconds:4.1f} s  ok" if outcome.ok else f"FAILED: {outcome.problem}"
+        width = len(str(self.total))
+        self.say(f"[{self.done:>{width}}/{self.total}] {rate:4.1f}/s ETA {int(left) // 60}:{int(left) % 60:02d}  "
+                 f"{outcome.student} {outcome.assignment}  {status}")
+
+    def summary(self) -> str:
+        elapsed = time.perf_counter() - self.start
+        parts = [f"{a} {sum(s) / len(s):.1f} s" for a, s in sorted(self.seconds.items())]
+        return (f"graded {self.total} submission(s) in {elapsed:.1f} s"
+                + (f"; mean worker time per submission: {', '.join(parts)}" if parts else ""))
 
 
 def autograde(
@@ -164,43 +238,61 @@ def autograde(
     students: Iterable[str] | None = None,
     progress: Callable[[str], None] | None = None,
     warm: bool = True,
+    force: bool = False,
+    executor: object | None = None,
 ) -> list[Outcome]:
-    """Autograde and generate feedback for every submission in ``root/submitted``.
+    """Autograde every submission in ``root/submitted`` and write feedback; return one outcome per submission.
 
-    warm: start kernels from a process with numpy, torch and matplotlib already imported (grader.warm); each
-    submission still gets a fresh process of its own.
+    jobs: worker processes (default: one per core). warm: kernels forked with numpy/torch/matplotlib imported
+    (grader.warm). force: re-grade unchanged submissions too. executor: anything with
+    ``run(tasks, template_db) -> iterable of Result`` (default: a LocalExecutor), e.g. a DaskExecutor.
     """
     say = progress or (lambda line: print(line, file=sys.stderr, flush=True))
-    tasks = submissions(root, students)
-    if not tasks:
+    pairs = submissions(root, students)
+    if not pairs:
         raise GraderError(f"nothing to grade in {root / 'submitted'}: expected <student>/<assignment>/*.ipynb")
-    for warning in prepare(root, db_url, (student for student, _ in tasks)):
+    db_url = db_url or default_db_url(root)
+    fingerprint = grader_fingerprint()
+    template, warnings = prepare(root, db_url, (student for student, _ in pairs), fingerprint)
+    for warning in warnings:
         say(f"warning: {warning}")
-    jobs = max(1, min(jobs or default_jobs(), len(tasks)))
-    say(f"grading {len(tasks)} submission(s) with {jobs} worker(s)")
-    outcomes: list[Outcome] = []
-    start = time.perf_counter()
 
-    def report(outcome: Outcome) -> None:
+    tasks = [_read_task(root, student, assignment) for student, assignment in pairs]
+    state = _load_state(root)
+    keys = {(t.student, t.assignment): _submission_key(t, fingerprint) for t in tasks}
+    todo, outcomes = [], []
+    for task in tasks:
+        slot = f"{task.student}/{task.assignment}"
+        unchanged = state.get(slot) == keys[(task.student, task.assignment)]
+        if unchanged and not force and (root / "autograded" / task.student / task.assignment).is_dir():
+            outcomes.append(Outcome(task.student, task.assignment, True, 0.0, skipped=True))
+        else:
+            todo.append(task)
+    if outcomes:
+        say(f"{len(outcomes)} submission(s) unchanged since they were last graded: kept (--force re-grades them)")
+
+    run = executor or LocalExecutor(max(1, min(jobs or default_jobs(), len(todo) or 1)), warm=warm)
+    tracker = Progress(len(todo), say)
+    if todo:
+        say(f"grading {len(todo)} submission(s) with {run}")
+    by_slot = {(t.student, t.assignment): t for t in todo}
+    config = load_config(root, db_url)
+    for result in run.run(todo, template):
+        task = by_slot[(result.student, result.assignment)]
+        problem = result.problem
+        if result.ok:
+            try:
+                _write_files(root, result)
+                _save_grades(db_url, task, result, config)
+                state[f"{task.student}/{task.assignment}"] = keys[(task.student, task.assignment)]
+                _save_state(root, state)
+            except Exception as err:  # a result that cannot be stored is reported like a failed grading
+                problem = f"could not store the result: {err!r}"
+        if not result.ok or problem:
+            state.pop(f"{task.student}/{task.assignment}", None)
+            _save_state(root, state)
+        outcome = Outcome(task.student, task.assignment, result.ok and not problem, result.seconds, problem)
         outcomes.append(outcome)
-        status = "ok" if outcome.ok else f"FAILED: {outcome.problem}"
-        say(f"[{len(outcomes):>{len(str(len(tasks)))}}/{len(tasks)}] {outcome.student} {outcome.assignment} "
-            f"{outcome.seconds:5.1f} s  {status}")
-
-    if jobs == 1:
-        _init_worker(str(root), db_url, warm)
-        for task in tasks:
-            report(_grade(*task))
-    else:
-        context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker,
-                                 initargs=(str(root), db_url, warm)) as pool:
-            futures = {pool.submit(_grade, *task): task for task in tasks}
-            for future in as_completed(futures):
-                try:
-                    report(future.result())
-                except Exception as err:  # a worker process died: say so, keep the others
-                    student, assignment = futures[future]
-                    report(Outcome(student, assignment, False, 0.0, f"grading process failed: {err!r}"))
-    say(f"graded {len(tasks)} submission(s) in {time.perf_counter() - start:.1f} s")
+        tracker(outcome)
+    say(tracker.summary())
     return sorted(outcomes, key=lambda o: (o.student, o.assignment))

@@ -30,6 +30,9 @@ def grade_and_report(
     jobs: int | None,
     students: Sequence[str] | None,
     notes: dict[str, str] | None = None,
+    warm: bool = True,
+    force: bool = False,
+    dask: str | None = None,
 ) -> int:
     """collect → autograde (+ feedback) → export → table. Returns 0, or 1 if a submission could not be graded."""
     from grader.autograde import autograde
@@ -42,7 +45,13 @@ def grade_and_report(
         _say(f"collected {len(collected.submissions)} submission(s) from {source} into {root / 'submitted'}")
         for problem in collected.problems:
             _say(f"  note: {problem}")
-    outcomes = autograde(root, db_url=db_url, jobs=jobs, students=students, progress=_say)
+    executor = None
+    if dask:
+        from grader.executor import DaskExecutor
+
+        executor = DaskExecutor(dask, jobs=jobs, warm=warm)
+    outcomes = autograde(root, db_url=db_url, jobs=jobs, students=students, progress=_say, warm=warm, force=force,
+                         executor=executor)
     failed = {(o.student, o.assignment) for o in outcomes if not o.ok}
     table = read_table(root, db_url, failed)
     long_csv, wide_csv = write_csvs(table, root, db_url)
@@ -79,7 +88,8 @@ def _release(args: argparse.Namespace) -> int:
 
 
 def _autograde(args: argparse.Namespace) -> int:
-    return grade_and_report(args.submissions, args.root, db_url=args.db, jobs=args.jobs, students=args.student)
+    return grade_and_report(args.submissions, args.root, db_url=args.db, jobs=args.jobs, students=args.student,
+                            warm=not args.cold, force=args.force, dask=args.dask)
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -120,6 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
     workspace(p, ".")
     p.add_argument("--jobs", "-j", type=int, help="worker processes (default: one per core)")
     p.add_argument("--student", action="append", help="grade only this student (repeatable)")
+    p.add_argument("--force", "-f", action="store_true",
+                   help="re-grade submissions that are unchanged since they were last graded")
+    p.add_argument("--cold", action="store_true",
+                   help="start every kernel from scratch instead of forking one with numpy/torch preloaded")
+    p.add_argument("--dask", metavar="ADDRESS",
+                   help="execute on a Dask cluster: a scheduler address (tcp://host:8786) or 'local'")
     p.set_defaults(run=_autograde)
 
     p = sub.add_parser("export", help="print the grade table and write the CSVs from the gradebook")

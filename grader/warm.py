@@ -34,7 +34,8 @@ from jupyter_client.provisioning import LocalProvisioner
 from traitlets import Unicode
 
 KERNEL_NAME = "grader-warm"
-PRELOAD = ("numpy", "torch", "matplotlib", "IPython", "ipykernel.kernelapp")
+PRELOAD = ("numpy", "torch", "torch.nn.functional", "matplotlib", "matplotlib.pyplot", "IPython", "ipykernel.kernelapp",
+           "ipykernel.ipkernel", "matplotlib_inline.backend_inline")
 
 
 # ------------------------------------------------------------------------------------------------ the zygote
@@ -102,6 +103,19 @@ def _reap() -> None:
             pass
 
 
+def _die_with_parent() -> None:
+    """In the zygote before exec: ask Linux to SIGKILL it when the process that started it ends.
+
+    Grading workers end without running atexit handlers (multiprocessing leaves through os._exit), so this is what
+    keeps a zygote from outliving its worker. Its kernels follow it: ipykernel exits when its parent is gone.
+    """
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 class Zygote:
     """A zygote process on a Unix socket, started and stopped by the grading worker that owns it."""
 
@@ -110,6 +124,7 @@ class Zygote:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "grader.warm", str(socket_path)],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,
         )
         ready = self.process.stdout.readline() if self.process.stdout else b""
         if ready.strip() != b"ready":

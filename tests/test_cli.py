@@ -75,7 +75,7 @@ def test_demo_runs_end_to_end(demo: tuple[subprocess.CompletedProcess, Path]) ->
             for notebook in assignment.notebooks:
                 assert (root / "feedback" / persona.student / assignment.name / f"{notebook}.html").is_file()
     assert (root / "grades.csv").is_file() and (root / "grades_by_student.csv").is_file()
-    assert re.search(r"\[\s*\d+/\d+\] ada 01_lookup", result.stderr), "no progress lines while grading"
+    assert re.search(r"\[\s*\d+/\d+\] .*ETA .* ada 01_lookup", result.stderr), "no progress lines while grading"
     assert "Traceback" not in result.stderr
 
 

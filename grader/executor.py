@@ -1,0 +1,256 @@
+"""Where notebooks are executed: worker processes that grade one submission at a time and write nothing shared.
+
+A worker receives a :class:`Task` — one student's notebooks for one assignment, as bytes — and returns a
+:class:`Result` — the autograded notebooks and their feedback pages, as bytes. To run nbgrader's own ``autograde``
+and ``generate_feedback`` it keeps a private scratch course (a temporary folder and a copy of a template gradebook
+that holds the assignments); the class's gradebook is only ever written by the coordinator
+(:mod:`grader.autograde`), one result at a time. Workers therefore never contend for the gradebook, SQLite and
+PostgreSQL behave the same, and a worker that dies takes nothing with it.
+
+Executors hand tasks to workers: :class:`LocalExecutor` (processes on this machine) and :class:`DaskExecutor`
+(a Dask distributed cluster; optional dependency). Both yield results as they finish.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import multiprocessing
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from nbgrader.apps import NbGraderAPI
+
+
+@dataclass(frozen=True)
+class Task:
+    """One student's submission of one assignment."""
+
+    student: str
+    assignment: str
+    notebooks: dict[str, bytes]          # notebook name -> the submitted file, byte for byte
+    timestamp: str | None = None         # nbgrader's timestamp.txt, if the submission had one
+
+
+@dataclass(frozen=True)
+class Result:
+    student: str
+    assignment: str
+    ok: bool
+    seconds: float
+    problem: str = ""                                          # why it could not be graded, in nbgrader's words
+    autograded: dict[str, bytes] = field(default_factory=dict)  # notebook name -> autograded notebook
+    feedback: dict[str, bytes] = field(default_factory=dict)    # notebook name -> feedback HTML
+
+
+# ------------------------------------------------------------------------------------------------- worker side
+
+_TRANSIENT = "Kernel didn't respond"  # jupyter_client: the kernel process never answered at start-up
+_EXCEPTION_LINE = re.compile(r"^\s*([\w.]+(?:Error|Exception|Exit)): ")
+
+
+@dataclass
+class _Worker:
+    """A worker's private scratch course, created on its first task and reused for the next ones."""
+
+    template_key: str
+    root: Path
+    api: NbGraderAPI
+
+
+_worker: _Worker | None = None
+
+
+def _forget_worker() -> None:
+    """A forked process must build its own scratch course: sockets and zygotes are not shared across processes."""
+    global _worker
+    _worker = None
+
+
+os.register_at_fork(after_in_child=_forget_worker)
+
+
+def _scratch(template_db: bytes, warm: bool) -> _Worker:
+    global _worker
+    key = hashlib.sha256(template_db).hexdigest()
+    if _worker is not None and _worker.template_key == key:
+        return _worker
+    from grader.course import make_api
+
+    root = Path(tempfile.mkdtemp(prefix="grader-worker-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    (root / "gradebook.db").write_bytes(template_db)
+    kernel_name = None
+    if warm:
+        from grader.warm import KERNEL_NAME, Zygote, install_kernelspec
+
+        zygote = Zygote(root / "zygote")
+        atexit.register(zygote.stop)
+        install_kernelspec(root / "jupyter", zygote.socket_path)
+        kernel_name = KERNEL_NAME
+    api = make_api(root, f"sqlite:///{root / 'gradebook.db'}", kernel_ipc_dir=root, kernel_name=kernel_name)
+    _worker = _Worker(key, root, api)
+    return _worker
+
+
+def unreadable_notebooks(notebooks: dict[str, bytes]) -> list[str]:
+    """Why each submitted notebook cannot be read as a notebook (empty list: all fine)."""
+    import nbformat
+
+    problems = []
+    for name, data in sorted(notebooks.items()):
+        try:
+            nbformat.reads(data.decode("utf-8"), as_version=4)
+        except Exception as err:  # any reason a file is not a notebook is reported, none is fatal
+            reason = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
+            problems.append(f"{name}.ipynb is not a readable notebook ({reason}); the file may be damaged or "
+                            "not a notebook: ask the student for a new copy")
+    return problems
+
+
+def last_error(result: dict) -> str:
+    """The most informative line of nbgrader's log: the last exception raised, not its generic wrapper."""
+    text = (result.get("error") or result.get("log") or "unknown error").strip()
+    lines = text.splitlines()
+    raised = [line.strip() for line in lines if _EXCEPTION_LINE.match(line) and "NbGraderException" not in line]
+    errors = [line.strip() for line in lines if "[ERROR]" in line]
+    return (raised or errors or lines)[-1][:300]
+
+
+def execute_task(task: Task, template_db: bytes, warm: bool = True) -> Result:
+    """Grade one submission in this worker's scratch course with nbgrader; return what it produced."""
+    start = time.perf_counter()
+    problems = unreadable_notebooks(task.notebooks)
+    if problems:
+        return Result(task.student, task.assignment, False, time.perf_counter() - start, "; ".join(problems))
+    worker = _scratch(template_db, warm)
+    for step in ("submitted", "autograded", "feedback"):
+        shutil.rmtree(worker.root / step / task.student, ignore_errors=True)
+    folder = worker.root / "submitted" / task.student / task.assignment
+    folder.mkdir(parents=True)
+    for name, data in task.notebooks.items():
+        (folder / f"{name}.ipynb").write_bytes(data)
+    if task.timestamp:
+        (folder / "timestamp.txt").write_text(task.timestamp)
+
+    result = worker.api.autograde(task.assignment, task.student, force=True, create=True)
+    if not result.get("success") and _TRANSIENT in (result.get("log") or "") + (result.get("error") or ""):
+        # A kernel that never came up says nothing about the submission: start it once more.
+        result = worker.api.autograde(task.assignment, task.student, force=True, create=True)
+    problem = "" if result.get("success") else "autograde: " + last_error(result)
+    if not problem:
+        feedback = worker.api.generate_feedback(task.assignment, task.student, force=True)
+        if not feedback.get("success"):
+            problem = "feedback: " + last_error(feedback)
+    autograded_dir = worker.root / "autograded" / task.student / task.assignment
+    feedback_dir = worker.root / "feedback" / task.student / task.assignment
+    return Result(
+        task.student, task.assignment, not problem, time.perf_counter() - start, problem,
+        autograded={p.stem: p.read_bytes() for p in sorted(autograded_dir.glob("*.ipynb"))} if not problem else {},
+        feedback={p.stem: p.read_bytes() for p in sorted(feedback_dir.glob("*.html"))} if not problem else {},
+    )
+
+
+# ------------------------------------------------------------------------------------------------- executors
+
+
+class LocalExecutor:
+    """Worker processes on this machine (fork), one task at a time each.
+
+    If a worker process dies (killed, out of memory), every task in the pool at that moment fails with it. Those
+    tasks are then run again one at a time, each in a process of its own: the submission that kills its process
+    is reported as failed, the others are graded as usual.
+    """
+
+    def __init__(self, jobs: int, warm: bool = True,
+                 function: Callable[[Task, bytes, bool], Result] | None = None) -> None:
+        self.jobs = max(1, jobs)
+        self.warm = warm
+        self.function = function or execute_task
+
+    def __str__(self) -> str:
+        return f"{self.jobs} local worker(s), {'warm' if self.warm else 'cold'} kernels"
+
+    def run(self, tasks: Sequence[Task], template_db: bytes) -> Iterator[Result]:
+        broken: list[Task] = []
+        yield from self._pool(tasks, template_db, self.jobs, broken)
+        for task in broken:  # alone, so that a process that dies again takes no one else with it
+            again: list[Task] = []
+            yield from self._pool([task], template_db, 1, again)
+            for lost in again:
+                yield Result(lost.student, lost.assignment, False, 0.0,
+                             "the grading process died while this submission was in it, twice (killed, or out of "
+                             "memory); not graded")
+
+    def _pool(self, tasks: Sequence[Task], template_db: bytes, jobs: int, broken: list[Task]) -> Iterator[Result]:
+        if not tasks:
+            return
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(min(jobs, len(tasks)), mp_context=context) as pool:
+            futures = {pool.submit(self.function, task, template_db, self.warm): task for task in tasks}
+            for future in as_completed(futures):
+                task = futures[future]
+                try:
+                    yield future.result()
+                except BrokenProcessPool:
+                    broken.append(task)
+                except Exception as err:  # the task itself raised: report it, keep the others
+                    yield Result(task.student, task.assignment, False, 0.0, f"grading process failed: {err!r}")
+
+
+class DaskExecutor:
+    """Tasks on a Dask distributed cluster: ``address`` of a scheduler, or ``"local"`` for a LocalCluster.
+
+    Workers need this project installed (same versions) and nothing else: tasks and results travel as bytes, and the
+    gradebook is written only by the coordinator.
+    """
+
+    def __init__(self, address: str, jobs: int | None = None, warm: bool = True) -> None:
+        self.address = address
+        self.jobs = jobs
+        self.warm = warm
+
+    def __str__(self) -> str:
+        return f"Dask cluster {self.address}, {'warm' if self.warm else 'cold'} kernels"
+
+    def run(self, tasks: Sequence[Task], template_db: bytes) -> Iterator[Result]:
+        try:
+            from distributed import Client, LocalCluster
+            from distributed import as_completed as dask_completed
+        except ImportError as err:
+            from grader.course import GraderError
+
+            raise GraderError("--dask needs the optional dependency `distributed` (pip install distributed)") from err
+        cluster = None
+        if self.address == "local":
+            cluster = LocalCluster(n_workers=self.jobs or 2, threads_per_worker=1, processes=True,
+                                   dashboard_address=None)
+            client = Client(cluster)
+        else:
+            client = Client(self.address)
+        try:
+            template = client.scatter(template_db, broadcast=True)
+            futures = {client.submit(execute_task, task, template, self.warm, pure=False): task for task in tasks}
+            for future in dask_completed(futures):
+                yield _result_or_failure(future, futures[future])
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+
+
+def _result_or_failure(future: Any, task: Task) -> Result:
+    try:
+        return future.result()
+    except Exception as err:  # a worker process died: say so, keep the others
+        return Result(task.student, task.assignment, False, 0.0, f"grading process failed: {err!r}")

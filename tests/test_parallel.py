@@ -1,0 +1,112 @@
+"""Fast grading changes no score: sequential, parallel, cold, warm and Dask runs write the same gradebook rows; a
+worker that dies costs no one else; an interrupted run resumes; unchanged submissions are not graded again."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from grader.autograde import autograde
+from grader.course import default_db_url, notebook_index
+from grader.executor import DaskExecutor, LocalExecutor, Result, Task, execute_task
+from grader.mutants import by_name
+from grader.submissions import fill, write_notebook
+from tests.conftest import RELEASE, SOLUTION, GradedClass, mutant_student
+
+CRASHER = "crasher"
+
+
+def _rows(db_url: str, students: set[str]) -> dict[tuple[str, str, str, str], tuple]:
+    """(student, assignment, notebook, grade id) -> (auto score, max score, needs manual grade)."""
+    from nbgrader.api import Gradebook
+
+    rows = {}
+    with Gradebook(db_url) as gb:
+        for assignment in gb.assignments:
+            for sub in gb.assignment_submissions(assignment.name):
+                if sub.student.id not in students:
+                    continue
+                for nb in sub.notebooks:
+                    for grade in nb.grades:
+                        rows[(sub.student.id, assignment.name, nb.name, grade.name)] = (
+                            grade.auto_score, grade.max_score, grade.needs_manual_grade)
+    return rows
+
+
+def _submit_like_the_class(root: Path, pairs: list[tuple[str, str]]) -> None:
+    """Copy (student, notebook) submissions as the session's class has them: solution, release or a mutant."""
+    index = notebook_index()
+    for student, notebook in pairs:
+        assignment = index[notebook]
+        if student == SOLUTION:
+            nb = fill(assignment, notebook)
+        elif student == RELEASE:
+            nb = fill(assignment, notebook, solve=False)
+        else:
+            mutant = by_name(student.removeprefix("m-"))
+            nb = fill(assignment, notebook, {mutant.cell: mutant.source})
+        write_notebook(nb, root / "submitted" / student / assignment.name / f"{notebook}.ipynb")
+
+
+SAMPLE = [(SOLUTION, "01_lookup"), (RELEASE, "01_lookup"), (SOLUTION, "03_tied_embeddings"),
+          (mutant_student(by_name("one_hot_width_from_batch")), "01_lookup"),
+          (mutant_student(by_name("tiny_lm_copies")), "03_tied_embeddings")]
+
+
+def test_sequential_cold_grading_matches_the_parallel_warm_class(graded_class: GradedClass, tmp_path: Path) -> None:
+    _submit_like_the_class(tmp_path, SAMPLE)
+    outcomes = autograde(tmp_path, executor=LocalExecutor(1, warm=False), progress=lambda line: None)
+    assert all(o.ok for o in outcomes), [o.problem for o in outcomes if not o.ok]
+    students = {s for s, _ in SAMPLE}
+    sequential = _rows(default_db_url(tmp_path), students)
+    parallel = {k: v for k, v in _rows(graded_class.db_url, students).items() if (k[0], k[2]) in set(SAMPLE)}
+    assert sequential and sequential == parallel
+
+
+def test_dask_local_cluster_matches_the_class(graded_class: GradedClass, tmp_path: Path) -> None:
+    pytest.importorskip("distributed")
+    sample = SAMPLE[:2]
+    _submit_like_the_class(tmp_path, sample)
+    outcomes = autograde(tmp_path, executor=DaskExecutor("local", jobs=2), progress=lambda line: None)
+    assert all(o.ok for o in outcomes), [o.problem for o in outcomes if not o.ok]
+    students = {s for s, _ in sample}
+    expected = {k: v for k, v in _rows(graded_class.db_url, students).items() if (k[0], k[2]) in set(sample)}
+    assert _rows(default_db_url(tmp_path), students) == expected
+
+
+def crash_for_one_student(task: Task, template_db: bytes, warm: bool) -> Result:
+    """A worker function that dies like an OOM-killed process when it meets the crasher's submission."""
+    if task.student == CRASHER:
+        os._exit(137)
+    return execute_task(task, template_db, warm)
+
+
+def test_a_dying_worker_costs_no_one_else_and_the_run_resumes(tmp_path: Path) -> None:
+    _submit_like_the_class(tmp_path, [(SOLUTION, "01_lookup"), (RELEASE, "01_lookup")])
+    lookup = notebook_index()["01_lookup"]
+    write_notebook(fill(lookup, "01_lookup"), tmp_path / "submitted" / CRASHER / lookup.name / "01_lookup.ipynb")
+
+    first = autograde(tmp_path, executor=LocalExecutor(2, function=crash_for_one_student), progress=lambda line: None)
+    by_student = {o.student: o for o in first}
+    assert by_student[SOLUTION].ok and by_student[RELEASE].ok
+    assert not by_student[CRASHER].ok and "died" in by_student[CRASHER].problem
+    db = default_db_url(tmp_path)
+    assert _rows(db, {SOLUTION}), "the solution's grades were lost when another student's worker died"
+
+    lines: list[str] = []
+    resumed = autograde(tmp_path, progress=lines.append)          # the crash is fixed: resume
+    done = {o.student: o for o in resumed}
+    assert done[CRASHER].ok and not done[CRASHER].skipped
+    assert done[SOLUTION].skipped and done[RELEASE].skipped, "finished submissions were graded again"
+    assert any("unchanged" in line for line in lines)
+    assert _rows(db, {CRASHER}) and {k[1:]: v for k, v in _rows(db, {CRASHER}).items()} == {
+        k[1:]: v for k, v in _rows(db, {SOLUTION}).items()}
+
+    write_notebook(fill(lookup, "01_lookup", solve=False),
+                   tmp_path / "submitted" / SOLUTION / lookup.name / "01_lookup.ipynb")  # a resubmission
+    again = {o.student: o for o in autograde(tmp_path, progress=lambda line: None)}
+    assert not again[SOLUTION].skipped and again[RELEASE].skipped and again[CRASHER].skipped
+    forced = autograde(tmp_path, force=True, progress=lambda line: None)
+    assert not any(o.skipped for o in forced)
