@@ -2,6 +2,7 @@
 
     release    regenerate course/ from solutions/ (nbgrader generate_assignment)
     autograde  collect a folder or zip of submissions, autograde them in parallel, write feedback and grades
+    feedback   regenerate the feedback pages from the gradebook (after grading written answers by hand)
     export     print the grade table and write the CSVs again from the gradebook
     demo       build a sample class from bundled submissions and autograde it
 """
@@ -92,6 +93,21 @@ def _autograde(args: argparse.Namespace) -> int:
                             warm=not args.cold, force=args.force, dask=args.dask)
 
 
+def _feedback(args: argparse.Namespace) -> int:
+    from grader.course import check_result, graded_assignments, make_api
+
+    api = make_api(args.root, args.db)
+    done = []
+    for assignment in graded_assignments():
+        if any((args.root / "autograded").glob(f"*/{assignment.name}")):
+            check_result(api.generate_feedback(assignment.name, force=True), f"generate_feedback {assignment.name}")
+            done.append(assignment.name)
+    if not done:
+        raise GraderError(f"nothing has been autograded in {args.root} yet: run `python -m grader autograde` first.")
+    print(f"regenerated the feedback of {', '.join(done)} in {args.root / 'feedback'}")
+    return 0
+
+
 def _export(args: argparse.Namespace) -> int:
     from grader.export import format_table, read_table, write_csvs
 
@@ -137,6 +153,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dask", metavar="ADDRESS",
                    help="execute on a Dask cluster: a scheduler address (tcp://host:8786) or 'local'")
     p.set_defaults(run=_autograde)
+
+    p = sub.add_parser("feedback", help="regenerate feedback pages from the gradebook (after manual grading)")
+    workspace(p, ".")
+    p.set_defaults(run=_feedback)
 
     p = sub.add_parser("export", help="print the grade table and write the CSVs from the gradebook")
     workspace(p, ".")

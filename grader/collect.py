@@ -80,12 +80,16 @@ def collect(source: Path, root: Path) -> Collected:
     index = notebook_index()
     result = Collected()
     chosen: dict[tuple[str, str], tuple[Found, object]] = {}
+    timestamps: dict[tuple[str, str], object] = {}   # (student, assignment) -> nbgrader's timestamp.txt
+    assignment_names = {a.name for a in index.values()}
     for parts, modified, handle in _entries(source):
         if any(p in {"__MACOSX", ".ipynb_checkpoints"} or p.startswith("._") for p in parts):
             continue
+        if parts[-1] == "timestamp.txt" and len(parts) >= 3 and parts[-2] in assignment_names:
+            timestamps[(parts[-3], parts[-2])] = handle
+            continue
         if not parts[-1].endswith(".ipynb"):
-            if parts[-1] != "timestamp.txt":
-                result.problems.append(f"{'/'.join(parts)}: ignored (not a notebook)")
+            result.problems.append(f"{'/'.join(parts)}: ignored (not a notebook)")
             continue
         where = _classify(parts, index)
         if isinstance(where, str):
@@ -107,18 +111,19 @@ def collect(source: Path, root: Path) -> Collected:
             chosen[key] = (found, handle)
 
     submitted = root / "submitted"
-    for found, handle in chosen.values():
-        dest = submitted / found.student / found.assignment / f"{found.notebook}.ipynb"
-        if isinstance(handle, Path) and handle.resolve() == dest.resolve():
-            result.submissions.add((found.student, found.assignment))  # already in place
-            continue
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(handle, Path):
-            shutil.copyfile(handle, dest)
-        else:
-            with zipfile.ZipFile(source) as archive, archive.open(handle) as src, dest.open("wb") as out:
-                shutil.copyfileobj(src, out)
-        result.submissions.add((found.student, found.assignment))
+    copies = [(handle, submitted / f.student / f.assignment / f"{f.notebook}.ipynb") for f, handle in chosen.values()]
+    copies += [(handle, submitted / student / assignment / "timestamp.txt")
+               for (student, assignment), handle in timestamps.items()
+               if any((f.student, f.assignment) == (student, assignment) for f, _ in chosen.values())]
+    for handle, dest in copies:
+        if not (isinstance(handle, Path) and handle.resolve() == dest.resolve()):  # else: already in place
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(handle, Path):
+                shutil.copyfile(handle, dest)
+            else:
+                with zipfile.ZipFile(source) as archive, archive.open(handle) as src, dest.open("wb") as out:
+                    shutil.copyfileobj(src, out)
+    result.submissions = {(f.student, f.assignment) for f, _ in chosen.values()}
     if not result.submissions:
         raise GraderError(f"no submissions found in {source}.\n" + "\n".join(result.problems[:20]))
     return result

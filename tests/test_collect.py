@@ -55,8 +55,11 @@ def test_nbgrader_layout_folder_is_copied_byte_for_byte(tmp_path: Path) -> None:
 
 
 def test_nbgrader_layout_zip_with_a_top_folder(tmp_path: Path) -> None:
-    archive = _zip(tmp_path / "class.zip", {"class-2026/submitted/ada/01_lookup/01_lookup.ipynb": NB})
+    archive = _zip(tmp_path / "class.zip", {"class-2026/submitted/ada/01_lookup/01_lookup.ipynb": NB,
+                                            "class-2026/submitted/ada/01_lookup/timestamp.txt": b"2026-11-20 10:00:00"})
     assert collect(archive, tmp_path / "ws").submissions == {("ada", "01_lookup")}
+    assert (tmp_path / "ws/submitted/ada/01_lookup/timestamp.txt").read_bytes() == b"2026-11-20 10:00:00", \
+        "nbgrader's timestamp (late penalties) must travel with the submission"
 
 
 def test_zip_names_cannot_escape_the_workspace(tmp_path: Path) -> None:
