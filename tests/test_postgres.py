@@ -1,0 +1,58 @@
+"""The gradebook can live in PostgreSQL: one writer means nothing PostgreSQL-specific is needed, and a real server
+(a throwaway cluster started for the test, on a Unix socket only) proves it."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from grader.autograde import autograde
+from tests.conftest import GradedClass
+from tests.test_parallel import SAMPLE, _rows, _submit_like_the_class
+
+
+def _pg_bin() -> Path | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb")) or list(filter(None, [shutil.which("initdb")]))
+    return Path(found[-1]).parent if found else None
+
+
+@pytest.fixture(scope="module")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    pg = _pg_bin()
+    if pg is None:
+        pytest.skip("PostgreSQL's server binaries are not installed (.ci/run installs the Debian package)")
+    base = tmp_path_factory.mktemp("postgres")
+    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []  # postgres refuses to run as root
+    if as_user:
+        shutil.chown(base, "postgres")
+    data, port = base / "data", "55433"
+
+    def run(*cmd: str) -> None:
+        subprocess.run([*as_user, *cmd], check=True, capture_output=True, cwd=base)
+
+    run(str(pg / "initdb"), "-D", str(data), "-A", "trust", "-U", "grader")
+    run(str(pg / "pg_ctl"), "-D", str(data), "-o", f"-k {base} -p {port} -c listen_addresses=''",
+        "-l", str(base / "log"), "-w", "start")
+    try:
+        run(str(pg / "createdb"), "-h", str(base), "-p", port, "-U", "grader", "gradebook")
+        yield f"postgresql+psycopg2://grader@/gradebook?host={base}&port={port}"
+    finally:
+        run(str(pg / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
+
+
+def test_grading_into_postgresql_matches_the_class(graded_class: GradedClass, postgres_url: str, tmp_path: Path
+                                                   ) -> None:
+    sample = SAMPLE[:3]
+    _submit_like_the_class(tmp_path, sample)
+    outcomes = autograde(tmp_path, db_url=postgres_url, progress=lambda line: None)
+    assert all(o.ok for o in outcomes), [o.problem for o in outcomes if not o.ok]
+    assert not (tmp_path / "gradebook.db").exists(), "a SQLite gradebook was written although PostgreSQL was given"
+    students = {s for s, _ in sample}
+    expected = {k: v for k, v in _rows(graded_class.db_url, students).items() if (k[0], k[2]) in set(sample)}
+    assert _rows(postgres_url, students) == expected
