@@ -13,7 +13,8 @@ For every notebook it measures, side by side in one run, best of N:
 * graded cells — the time the test cells themselves take inside that run.
 
 A timed unit test would be flaky; this prints numbers and ratios and checks them against the budget in the
-README (a notebook executes in under 15 s on 2 cores), exiting 1 if it is exceeded.
+README (a notebook executes in under 15 s on 2 cores; 05, which trains four models, in under a minute), exiting 1
+if one is exceeded.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from grader.executor import LocalExecutor
 from grader.submissions import fill, write_notebook
 
 STUDENT_RUN_BUDGET_S = 15.0
+# Notebook 05 trains four small models in its experiment; its budget is "well under a minute on 2 cores".
+BUDGET_S = {"05_alibi": 60.0}
 
 
 def _run(nb: nbformat.NotebookNode, cwd: Path) -> float:
@@ -107,14 +110,14 @@ def main() -> int:
         print(f"{notebook:<16}{r['kernel']:>13.2f}{r['imports']:>9.2f}{r['student']:>13.2f}"
               f"{(f'{grade:.2f}' if grade else '—'):>11}{(f'{warm:.2f}' if warm else '—'):>7}"
               f"{r['graded_cells']:>14.2f}{overhead:>17}")
-        if r["student"] > STUDENT_RUN_BUDGET_S:
+        if r["student"] > BUDGET_S.get(notebook, STUDENT_RUN_BUDGET_S):
             over_budget.append(notebook)
     print("\noverhead (cold) = autograde − kernel start − imports − graded cells: nbgrader's sanitising, saving "
           "grades, feedback HTML\n")
     for notebook, r in rows:
         share = (r["kernel"] + r["imports"]) / r["student"]
         print(f"{notebook}: kernel start + imports are {share:.0%} of a student's run "
-              f"({r['student']:.1f} s, budget {STUDENT_RUN_BUDGET_S:.0f} s)")
+              f"({r['student']:.1f} s, budget {BUDGET_S.get(notebook, STUDENT_RUN_BUDGET_S):.0f} s)")
     if over_budget:
         print(f"OVER BUDGET: {', '.join(over_budget)}")
         return 1

@@ -7,6 +7,7 @@ import glob
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,18 +24,20 @@ def _pg_bin() -> Path | None:
 
 
 @pytest.fixture(scope="module")
-def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def postgres_url() -> Iterator[str]:
     pg = _pg_bin()
     if pg is None:
-        pytest.skip("PostgreSQL's server binaries are not installed (.ci/run installs the Debian package)")
-    base = tmp_path_factory.mktemp("postgres")
-    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []  # postgres refuses to run as root
+        pytest.skip("PostgreSQL's server binaries are not installed (`make test` installs the Debian package)")
+    # Not under pytest's tmp folder: that one is private to root, and postgres refuses to run as root.
+    base = Path(tempfile.mkdtemp(prefix="grader-pg-"))
+    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
     if as_user:
         shutil.chown(base, "postgres")
     data, port = base / "data", "55433"
 
     def run(*cmd: str) -> None:
-        subprocess.run([*as_user, *cmd], check=True, capture_output=True, cwd=base)
+        done = subprocess.run([*as_user, *cmd], capture_output=True, text=True, cwd=base)
+        assert done.returncode == 0, f"{' '.join(cmd)} failed: {done.stdout}{done.stderr}"
 
     run(str(pg / "initdb"), "-D", str(data), "-A", "trust", "-U", "grader")
     run(str(pg / "pg_ctl"), "-D", str(data), "-o", f"-k {base} -p {port} -c listen_addresses=''",
@@ -44,6 +47,7 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield f"postgresql+psycopg2://grader@/gradebook?host={base}&port={port}"
     finally:
         run(str(pg / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def test_grading_into_postgresql_matches_the_class(graded_class: GradedClass, postgres_url: str, tmp_path: Path
