@@ -30,6 +30,16 @@ class Mutant:
     source: str
 
 
+def maker(notebook: str):
+    """``_m = maker("01_lookup")``; ``_m(name, cell, mistake, source, catches=None)`` builds a Mutant of that notebook
+    whose mistake must cost points on ``catches`` (default: the cell's hidden tests, ``<cell>_hidden``)."""
+
+    def make(name: str, cell: str, mistake: str, source: str, catches: tuple[str, ...] | None = None) -> Mutant:
+        return Mutant(name, notebook, cell, catches or (f"{cell}_hidden",), mistake, source)
+
+    return make
+
+
 def all_mutants() -> list[Mutant]:
     from grader.mutants import alibi, factorized, lookup, positions, sparse, tied
 

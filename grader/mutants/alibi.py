@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from grader.mutants import Mutant
+from grader.mutants import Mutant, maker
 
-NB = "05_alibi"
-
-
-def _m(name: str, cell: str, mistake: str, source: str, catches: tuple[str, ...] | None = None) -> Mutant:
-    return Mutant(name, NB, cell, catches or (f"{cell}_hidden",), mistake, source)
+_m = maker("05_alibi")
 
 
 def _attention(body: str) -> str:

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from grader.mutants import Mutant
+from grader.mutants import Mutant, maker
 
-NB = "04_positions_rope"
-
-
-def _m(name: str, cell: str, mistake: str, source: str, catches: tuple[str, ...] | None = None) -> Mutant:
-    return Mutant(name, NB, cell, catches or (f"{cell}_hidden",), mistake, source)
+_m = maker("04_positions_rope")
 
 
 def _learned(forward: str, init: str = "self.weight = nn.Parameter(torch.randn(max_positions, d_model) * 0.02)") -> str:
