@@ -142,3 +142,17 @@ def test_notebooks_open_with_objectives(path: Path) -> None:
     if graded:
         assert "you will be able to" in first.source, f"{path.name}: state the learning objectives first"
         assert any("experiment" in c.metadata.get("tags", []) for c in nb.cells), f"{path.name}: end with an experiment"
+
+
+@pytest.mark.parametrize("path", [*SOLUTION_NOTEBOOKS, *COURSE_NOTEBOOKS],
+                         ids=lambda p: f"{p.parent.parent.name}/{p.stem}")
+def test_notebooks_convert_to_lecture_slides(path: Path) -> None:
+    """What a lecturer runs: `jupyter nbconvert --to slides`; every section heading starts a slide."""
+    from nbconvert import SlidesExporter
+
+    nb = nbformat.read(str(path), as_version=4)
+    slides = [c for c in nb.cells if c.metadata.get("slideshow", {}).get("slide_type") == "slide"]
+    assert len(slides) >= 3, f"{path.name}: mark each section's first cell as a slide"
+    assert all(c.source.lstrip().startswith("#") for c in slides), f"{path.name}: slides should start at a heading"
+    html, _ = SlidesExporter().from_notebook_node(nb)
+    assert html.count('<section') >= len(slides), f"{path.name}: the slides lost sections"
