@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 import shutil
 import sys
@@ -30,8 +29,6 @@ from pathlib import Path
 from grader.course import COURSE, REPO, GraderError, default_db_url, graded_assignments, load_config
 from grader.executor import LocalExecutor, Result, Task
 from grader.release import generate, same_tree
-
-log = logging.getLogger(__name__)
 
 STATE_FILE = ".grader-state.json"  # in the workspace: what was graded, from which bytes, by which grader
 CACHE_DIR = ".grader-cache"        # in the workspace: the template course generated from solutions/

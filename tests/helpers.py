@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +48,3 @@ def cell_grades(db_url: str, student: str, assignment: str, notebook: str) -> di
     with Gradebook(db_url) as gb:
         sub = gb.find_submission_notebook(notebook, assignment, student)
         return {g.name: (None if g.needs_manual_grade else g.score, g.max_score) for g in sub.grades}
-
-
-def read_json(path: Path) -> dict:
-    return json.loads(path.read_text(encoding="utf-8"))
