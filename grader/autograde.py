@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader.course import COURSE, REPO, GraderError, default_db_url, graded_assignments, load_config
-from grader.executor import LocalExecutor, Result, Task
+from grader.executor import Executor, LocalExecutor, Result, Task
 from grader.release import generate, same_tree
 
 STATE_FILE = ".grader-state.json"  # in the workspace: what was graded, from which bytes, by which grader
@@ -203,7 +203,8 @@ def _save_grades(db_url: str, task: Task, result: Result, config: object) -> Non
 
 
 class Progress:
-    """`[ 12/100]  3.1 submissions/s  ETA 0:29  ada 01_lookup  2.4 s  ok` lines, and a summary at the end."""
+    """`[ 12/100]  3.1/s ETA 0:29  ada 01_lookup   2.4 s  ok` lines (submissions per second, time left), and a
+    summary with the mean worker time per notebook at the end."""
 
     def __init__(self, total: int, say: Callable[[str], None]) -> None:
         self.total, self.say, self.done, self.start = total, say, 0, time.perf_counter()
@@ -236,7 +237,7 @@ def autograde(
     progress: Callable[[str], None] | None = None,
     warm: bool = True,
     force: bool = False,
-    executor: object | None = None,
+    executor: Executor | None = None,
 ) -> list[Outcome]:
     """Autograde every submission in ``root/submitted`` and write feedback; return one outcome per submission.
 

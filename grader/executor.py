@@ -26,7 +26,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from nbgrader.apps import NbGraderAPI
@@ -162,6 +162,12 @@ def execute_task(task: Task, template_db: bytes, warm: bool = True) -> Result:
 
 
 # ------------------------------------------------------------------------------------------------- executors
+
+
+class Executor(Protocol):
+    """Runs tasks somewhere and yields their results as they finish, in any order."""
+
+    def run(self, tasks: Sequence[Task], template_db: bytes) -> Iterator[Result]: ...
 
 
 class LocalExecutor:
