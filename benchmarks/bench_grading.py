@@ -30,6 +30,7 @@ from nbclient import NotebookClient
 
 from grader.autograde import autograde, default_jobs
 from grader.course import REPO, SOLUTIONS, configure_logging, default_db_url, graded_assignments
+from grader.export import grade_rows
 from grader.mutants import all_mutants
 from grader.submissions import fill, write_notebook
 
@@ -60,19 +61,6 @@ def nbgrader(*args: str, root: Path) -> float:
                     f"--CourseDirectory.db_url={default_db_url(root)}"],
                    cwd=REPO, env=env, check=True, capture_output=True)
     return time.perf_counter() - start
-
-
-def scores(db_url: str) -> dict[tuple[str, str, str, str], float | None]:
-    from nbgrader.api import Gradebook
-
-    out = {}
-    with Gradebook(db_url) as gb:
-        for assignment in gb.assignments:
-            for sub in gb.assignment_submissions(assignment.name):
-                for nb in sub.notebooks:
-                    for grade in nb.grades:
-                        out[(sub.student.id, assignment.name, nb.name, grade.name)] = grade.auto_score
-    return out
 
 
 def graded_cell_seconds() -> dict[str, float]:
@@ -128,7 +116,7 @@ def main() -> int:
         t_fast = time.perf_counter() - start
         assert all(o.ok for o in outcomes), [o.problem for o in outcomes if not o.ok]
 
-        a, b = scores(default_db_url(plain)), scores(default_db_url(fast))
+        a, b = grade_rows(default_db_url(plain)), grade_rows(default_db_url(fast))
         assert a == b, f"scores differ in {sum(a.get(k) != b.get(k) for k in set(a) | set(b))} grade cells"
         cells = graded_cell_seconds()
 

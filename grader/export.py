@@ -64,6 +64,22 @@ def read_table(root: Path, db_url: str | None = None, failed: set[tuple[str, str
     return table
 
 
+def grade_rows(db_url: str) -> dict[tuple[str, str, str, str], tuple[float | None, float, bool]]:
+    """Every grade cell in the gradebook: (student, assignment, notebook, grade id) -> (automatic score, max
+    score, awaits a person). What two gradings must agree on to have given the same grades."""
+    from nbgrader.api import Gradebook
+
+    rows = {}
+    with Gradebook(db_url) as gb:
+        for assignment in gb.assignments:
+            for sub in gb.assignment_submissions(assignment.name):
+                for nb in sub.notebooks:
+                    for grade in nb.grades:
+                        rows[(sub.student.id, assignment.name, nb.name, grade.name)] = (
+                            grade.auto_score, grade.max_score, grade.needs_manual_grade)
+    return rows
+
+
 def _fmt(cell: Cell) -> str:
     if cell.failed:
         return "error"

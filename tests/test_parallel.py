@@ -11,6 +11,7 @@ import pytest
 from grader.autograde import autograde
 from grader.course import default_db_url, notebook_index
 from grader.executor import DaskExecutor, LocalExecutor, Result, Task, execute_task
+from grader.export import grade_rows
 from grader.mutants import by_name
 from grader.submissions import fill, write_notebook
 from tests.conftest import RELEASE, SOLUTION, GradedClass, mutant_student
@@ -19,20 +20,8 @@ CRASHER = "crasher"
 
 
 def _rows(db_url: str, students: set[str]) -> dict[tuple[str, str, str, str], tuple]:
-    """(student, assignment, notebook, grade id) -> (auto score, max score, needs manual grade)."""
-    from nbgrader.api import Gradebook
-
-    rows = {}
-    with Gradebook(db_url) as gb:
-        for assignment in gb.assignments:
-            for sub in gb.assignment_submissions(assignment.name):
-                if sub.student.id not in students:
-                    continue
-                for nb in sub.notebooks:
-                    for grade in nb.grades:
-                        rows[(sub.student.id, assignment.name, nb.name, grade.name)] = (
-                            grade.auto_score, grade.max_score, grade.needs_manual_grade)
-    return rows
+    """(student, assignment, notebook, grade id) -> (auto score, max score, needs manual grade), for ``students``."""
+    return {key: row for key, row in grade_rows(db_url).items() if key[0] in students}
 
 
 def _submit_like_the_class(root: Path, pairs: list[tuple[str, str]]) -> None:
