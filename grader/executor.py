@@ -28,8 +28,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from grader.sandbox import Isolation
+
 if TYPE_CHECKING:
     from nbgrader.apps import NbGraderAPI
+
+    from grader.warm import Zygote
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How a worker runs student code: warm kernels (torch imported before the fork) and the isolation."""
+
+    warm: bool = True
+    isolation: Isolation = field(default_factory=Isolation)
 
 
 @dataclass(frozen=True)
@@ -51,6 +63,7 @@ class Result:
     problem: str = ""                                          # why it could not be graded, in nbgrader's words
     autograded: dict[str, bytes] = field(default_factory=dict)  # notebook name -> autograded notebook
     feedback: dict[str, bytes] = field(default_factory=dict)    # notebook name -> feedback HTML
+    integrity: dict[str, bytes] = field(default_factory=dict)   # notebook name -> re-check verdicts (JSON)
 
 
 # ------------------------------------------------------------------------------------------------- worker side
@@ -61,11 +74,32 @@ _EXCEPTION_LINE = re.compile(r"^\s*([\w.]+(?:Error|Exception|Exit)): ")
 
 @dataclass
 class _Worker:
-    """A worker's private scratch course, created on its first task and reused for the next ones."""
+    """A worker's private scratch course, created on its first task and reused for the next ones.
 
-    template_key: str
+    Layout of ``root``: ``gradebook.db`` (a copy of the template), ``submitted/``, ``autograded/`` and ``feedback/``
+    (one submission at a time), ``box/`` (the zygote's socket; ``box/runtime`` holds the kernels' connection files
+    and sockets). Only ``autograded/`` and ``box/`` exist inside the sandbox.
+    """
+
+    key: str
     root: Path
     api: NbGraderAPI
+    zygote: Zygote
+    settings: Settings
+    _recheck_zygote: Zygote | None = None
+
+    def recheck_zygote(self) -> Zygote:
+        """The zygote of the re-check sandbox (no grader package in sight), started on first use."""
+        from grader.warm import Zygote
+
+        if self._recheck_zygote is None:
+            box = self.root / "rbox"
+            (box / "work").mkdir(parents=True, exist_ok=True)
+            self._recheck_zygote = Zygote(box / "zygote.sock", self.settings.isolation, "recheck",
+                                          writable=[box / "work"], preload=self.settings.warm)
+            atexit.register(self._recheck_zygote.stop)
+        self._recheck_zygote.ensure()
+        return self._recheck_zygote
 
 
 _worker: _Worker | None = None
@@ -80,27 +114,41 @@ def _forget_worker() -> None:
 os.register_at_fork(after_in_child=_forget_worker)
 
 
-def _scratch(template_db: bytes, warm: bool) -> _Worker:
+def _scratch(template_db: bytes, settings: Settings) -> _Worker:
     global _worker
-    key = hashlib.sha256(template_db).hexdigest()
-    if _worker is not None and _worker.template_key == key:
+    key = hashlib.sha256(template_db).hexdigest() + repr(settings)
+    if _worker is not None and _worker.key == key:
+        _worker.zygote.ensure()
         return _worker
     from grader.course import make_api
+    from grader.warm import KERNEL_NAME, Zygote, install_kernelspec
 
     root = Path(tempfile.mkdtemp(prefix="grader-worker-"))
     atexit.register(shutil.rmtree, root, ignore_errors=True)
     (root / "gradebook.db").write_bytes(template_db)
-    kernel_name = None
-    if warm:
-        from grader.warm import KERNEL_NAME, Zygote, install_kernelspec
-
-        zygote = Zygote(root / "zygote")
-        atexit.register(zygote.stop)
-        install_kernelspec(root / "jupyter", zygote.socket_path)
-        kernel_name = KERNEL_NAME
-    api = make_api(root, f"sqlite:///{root / 'gradebook.db'}", kernel_ipc_dir=root, kernel_name=kernel_name)
-    _worker = _Worker(key, root, api)
+    runtime = root / "box" / "runtime"
+    runtime.mkdir(parents=True)
+    runtime.chmod(0o1777)  # the kernels (their own user id) create their sockets here
+    (root / "autograded").mkdir()
+    os.environ["JUPYTER_RUNTIME_DIR"] = str(runtime)  # connection files, where the sandboxed kernel can read them
+    zygote = Zygote(root / "box" / "zygote.sock", settings.isolation, "kernel", writable=[root / "autograded"],
+                    preload=settings.warm)
+    atexit.register(zygote.stop)
+    install_kernelspec(root / "jupyter", zygote)
+    api = make_api(root, f"sqlite:///{root / 'gradebook.db'}", kernel_ipc_dir=runtime, kernel_name=KERNEL_NAME)
+    _worker = _Worker(key, root, api, zygote, settings)
     return _worker
+
+
+def _clear(worker: _Worker) -> None:
+    """Remove everything the previous submission left in the scratch course (nothing passes to the next student)."""
+    for step in ("submitted", "autograded", "feedback"):
+        folder = worker.root / step
+        if folder.is_dir():
+            for child in folder.iterdir():
+                shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink(missing_ok=True)
+    for leftover in (worker.root / "box" / "runtime").iterdir():
+        leftover.unlink(missing_ok=True)
 
 
 def unreadable_notebooks(notebooks: dict[str, bytes]) -> list[str]:
@@ -127,15 +175,14 @@ def last_error(result: dict) -> str:
     return (raised or errors or lines)[-1][:300]
 
 
-def execute_task(task: Task, template_db: bytes, warm: bool = True) -> Result:
+def execute_task(task: Task, template_db: bytes, settings: Settings | None = None) -> Result:
     """Grade one submission in this worker's scratch course with nbgrader; return what it produced."""
     start = time.perf_counter()
     problems = unreadable_notebooks(task.notebooks)
     if problems:
         return Result(task.student, task.assignment, False, time.perf_counter() - start, "; ".join(problems))
-    worker = _scratch(template_db, warm)
-    for step in ("submitted", "autograded", "feedback"):
-        shutil.rmtree(worker.root / step / task.student, ignore_errors=True)
+    worker = _scratch(template_db, settings or Settings())
+    _clear(worker)
     folder = worker.root / "submitted" / task.student / task.assignment
     folder.mkdir(parents=True)
     for name, data in task.notebooks.items():
@@ -148,20 +195,64 @@ def execute_task(task: Task, template_db: bytes, warm: bool = True) -> Result:
         # A kernel that never came up says nothing about the submission: start it once more.
         result = worker.api.autograde(task.assignment, task.student, force=True, create=True)
     problem = "" if result.get("success") else "autograde: " + last_error(result)
+    autograded_dir = worker.root / "autograded" / task.student / task.assignment
+    integrity = {} if problem else _recheck(worker, task, autograded_dir)
     if not problem:
         feedback = worker.api.generate_feedback(task.assignment, task.student, force=True)
         if not feedback.get("success"):
             problem = "feedback: " + last_error(feedback)
-    autograded_dir = worker.root / "autograded" / task.student / task.assignment
     feedback_dir = worker.root / "feedback" / task.student / task.assignment
     return Result(
         task.student, task.assignment, not problem, time.perf_counter() - start, problem,
         autograded={p.stem: p.read_bytes() for p in sorted(autograded_dir.glob("*.ipynb"))} if not problem else {},
         feedback={p.stem: p.read_bytes() for p in sorted(feedback_dir.glob("*.html"))} if not problem else {},
+        integrity=integrity,
     )
 
 
+def _recheck(worker: _Worker, task: Task, autograded_dir: Path) -> dict[str, bytes]:
+    """Re-check each graded notebook out of process (grader.recheck); lower the flagged scores in the autograded
+    notebook and the scratch gradebook, so the feedback page shows the score that counts."""
+    import json
+
+    import nbformat
+    from nbgrader.preprocessors import SaveAutoGrades
+
+    from grader import recheck
+    from grader.course import SOLUTIONS
+
+    verdicts: dict[str, bytes] = {}
+    for path in sorted(autograded_dir.glob("*.ipynb")):
+        source_file = SOLUTIONS / task.assignment / path.name
+        if not source_file.is_file() or path.stem not in task.notebooks:
+            continue
+        source = json.loads(source_file.read_text(encoding="utf-8"))
+        autograded = nbformat.reads(path.read_text(encoding="utf-8"), as_version=4)
+        try:
+            submitted = nbformat.reads(task.notebooks[path.stem].decode("utf-8"), as_version=4)
+            found = recheck.recheck_notebook(worker.recheck_zygote(), worker.root / "rbox" / "work", source,
+                                             submitted, autograded, worker.settings.isolation.limits.as_dict())
+        except Exception as err:  # the re-check must never cost the student their in-kernel grade
+            found = [recheck.Verdict(t.grade_id, t.name, None, None, t.points, f"re-check failed: {err!r}")
+                     for t in recheck.hidden_tests(source)]
+        if recheck.apply_verdicts(autograded, found):
+            path.chmod(0o644)
+            path.write_text(nbformat.writes(autograded), encoding="utf-8")
+            resources = {"nbgrader": {"assignment": task.assignment, "notebook": path.stem, "student": task.student,
+                                      "db_url": worker.api.coursedir.db_url}}
+            SaveAutoGrades(config=worker.api.config).preprocess(autograded, resources)
+        verdicts[path.stem] = recheck.dumps(found)
+    return verdicts
+
+
 # ------------------------------------------------------------------------------------------------- executors
+
+
+def describe(settings: Settings) -> str:
+    kernels = "warm" if settings.warm else "cold"
+    if settings.isolation.sandbox:
+        return f"{kernels} kernels, sandboxed ({settings.isolation.limits.describe()})"
+    return f"{kernels} kernels, NOT sandboxed"
 
 
 class Executor(Protocol):
@@ -178,14 +269,14 @@ class LocalExecutor:
     is reported as failed, the others are graded as usual.
     """
 
-    def __init__(self, jobs: int, warm: bool = True,
-                 function: Callable[[Task, bytes, bool], Result] | None = None) -> None:
+    def __init__(self, jobs: int, warm: bool = True, isolation: Isolation | None = None,
+                 function: Callable[[Task, bytes, Settings], Result] | None = None) -> None:
         self.jobs = max(1, jobs)
-        self.warm = warm
+        self.settings = Settings(warm, isolation or Isolation())
         self.function = function or execute_task
 
     def __str__(self) -> str:
-        return f"{self.jobs} local worker(s), {'warm' if self.warm else 'cold'} kernels"
+        return f"{self.jobs} local worker(s), {describe(self.settings)}"
 
     def run(self, tasks: Sequence[Task], template_db: bytes) -> Iterator[Result]:
         broken: list[Task] = []
@@ -203,7 +294,7 @@ class LocalExecutor:
             return
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(min(jobs, len(tasks)), mp_context=context) as pool:
-            futures = {pool.submit(self.function, task, template_db, self.warm): task for task in tasks}
+            futures = {pool.submit(self.function, task, template_db, self.settings): task for task in tasks}
             for future in as_completed(futures):
                 task = futures[future]
                 try:
@@ -221,13 +312,14 @@ class DaskExecutor:
     gradebook is written only by the coordinator.
     """
 
-    def __init__(self, address: str, jobs: int | None = None, warm: bool = True) -> None:
+    def __init__(self, address: str, jobs: int | None = None, warm: bool = True,
+                 isolation: Isolation | None = None) -> None:
         self.address = address
         self.jobs = jobs
-        self.warm = warm
+        self.settings = Settings(warm, isolation or Isolation())
 
     def __str__(self) -> str:
-        return f"Dask cluster {self.address}, {'warm' if self.warm else 'cold'} kernels"
+        return f"Dask cluster {self.address}, {describe(self.settings)}"
 
     def run(self, tasks: Sequence[Task], template_db: bytes) -> Iterator[Result]:
         try:
@@ -246,7 +338,7 @@ class DaskExecutor:
             client = Client(self.address)
         try:
             template = client.scatter(template_db, broadcast=True)
-            futures = {client.submit(execute_task, task, template, self.warm, pure=False): task for task in tasks}
+            futures = {client.submit(execute_task, task, template, self.settings, pure=False): task for task in tasks}
             for future in dask_completed(futures):
                 yield _result_or_failure(future, futures[future])
         finally:

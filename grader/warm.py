@@ -1,18 +1,17 @@
-"""Warm kernels: a fork server that has already imported numpy, torch and matplotlib.
+"""Kernels for grading: forked by a zygote that has already imported numpy, torch and matplotlib, in a sandbox.
 
 Every notebook nbgrader grades starts a fresh kernel, and every fresh kernel spends ~2 s importing torch before a
-single test runs. Here one long-lived *zygote* process pays that once: it imports the heavy modules, then, for each
-kernel jupyter_client asks for, forks a child that becomes a brand-new IPython kernel. Each student still gets a
-fresh process of its own (a fork is a copy, nothing is shared afterwards and no kernel is ever reused); it simply
-starts with the imports done.
+single test runs. Here one long-lived *zygote* (:mod:`grader.zygote`, started inside the sandbox of
+:mod:`grader.sandbox`) pays that once: it imports the heavy modules, then, for each kernel jupyter_client asks for,
+forks a child that becomes a brand-new IPython kernel. Each student still gets a fresh process of its own (a fork is
+a copy, nothing is shared afterwards and no kernel is ever reused); it simply starts with the imports done.
 
 It plugs into jupyter_client as a *kernel provisioner* (entry point ``grader-warm``), named in the metadata of a
 kernelspec that :func:`install_kernelspec` writes; nbgrader then uses it through
 ``ExecutePreprocessor.kernel_name``. The provisioner is jupyter_client's own ``LocalProvisioner`` with one
 difference: ``launch_kernel`` asks the zygote for a process instead of starting one, and the process it tracks is
-a :class:`ForkedKernel`, which answers ``poll``/``wait``/``send_signal``/``kill`` for a process that is not its child.
-
-    python -m grader.warm SOCKET     run a zygote on a Unix socket (what :class:`Zygote` starts)
+a :class:`ForkedKernel`, which answers ``poll``/``wait``/``send_signal``/``kill`` for a process that is not its child
+(and, in the sandbox, lives in another pid namespace).
 """
 
 from __future__ import annotations
@@ -25,6 +24,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -33,9 +33,11 @@ from jupyter_client.connect import KernelConnectionInfo
 from jupyter_client.provisioning import LocalProvisioner
 from traitlets import Unicode
 
+from grader.sandbox import Isolation, sandbox_uid
+
 KERNEL_NAME = "grader-warm"
-PRELOAD = ("numpy", "torch", "torch.nn.functional", "matplotlib", "matplotlib.pyplot", "IPython", "ipykernel.kernelapp",
-           "ipykernel.ipkernel", "matplotlib_inline.backend_inline")
+# The last kernel each zygote socket started: (its pid inside the sandbox), to ask the zygote how it ended.
+last_kernel: dict[str, int] = {}
 
 
 # ------------------------------------------------------------------------------------------------ the zygote
@@ -49,58 +51,6 @@ def _read_message(conn: socket.socket) -> dict[str, Any]:
             break
         data += chunk
     return json.loads(data or b"{}")
-
-
-def _become_kernel(request: dict[str, Any]) -> None:
-    """In the forked child: turn into an IPython kernel with the request's arguments, cwd and environment."""
-    os.setsid()  # a process group of its own: jupyter_client signals the group
-    os.chdir(request["cwd"])
-    os.environ.clear()
-    os.environ.update(request["env"])
-    sys.argv = ["ipykernel_launcher", *request["argv"]]
-    from ipykernel import kernelapp
-
-    kernelapp.launch_new_instance()
-
-
-def serve(socket_path: str) -> None:
-    """Import the heavy modules once, then fork one kernel per request, forever."""
-    import importlib
-
-    # ipykernel selects matplotlib's inline backend through this variable; set it before matplotlib loads.
-    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
-    for module in PRELOAD:
-        importlib.import_module(module)
-    signal.signal(signal.SIGCHLD, lambda *_: _reap())
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(socket_path)
-    server.listen(16)
-    print("ready", flush=True)
-    while True:
-        try:
-            conn, _ = server.accept()
-        except InterruptedError:
-            continue
-        with conn:
-            request = _read_message(conn)
-            if request.get("op") == "ping":
-                conn.sendall(b'{"ok": true}\n')
-                continue
-            pid = os.fork()
-            if pid == 0:  # the child
-                server.close()
-                conn.close()
-                try:
-                    _become_kernel(request)
-                finally:
-                    os._exit(0)
-            conn.sendall(json.dumps({"pid": pid}).encode() + b"\n")
-
-
-def _reap() -> None:
-    with contextlib.suppress(ChildProcessError):
-        while os.waitpid(-1, os.WNOHANG)[0] > 0:
-            pass
 
 
 def _die_with_parent() -> None:
@@ -117,34 +67,118 @@ def _die_with_parent() -> None:
 
 
 class Zygote:
-    """A zygote process on a Unix socket, started and stopped by the grading worker that owns it."""
+    """A zygote process (grader/zygote.py) on a Unix socket, started and stopped by the grading worker that owns it.
 
-    def __init__(self, socket_path: Path) -> None:
+    profile: ``kernel`` (nbgrader's kernels; the hidden tests' modules are visible) or ``recheck`` (the
+    out-of-process re-check; nothing of the grader is visible). writable: the folders its children may write.
+    preload: import numpy/torch/matplotlib once, before forking (warm kernels).
+    """
+
+    def __init__(self, socket_path: Path, isolation: Isolation, profile: str = "kernel",
+                 writable: list[Path] | None = None, preload: bool = True) -> None:
         self.socket_path = socket_path
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "grader.warm", str(socket_path)],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,
-        )
-        ready = self.process.stdout.readline() if self.process.stdout else b""
-        if ready.strip() != b"ready":
+        self.isolation = isolation
+        self.profile = profile
+        self.writable = [socket_path.parent, *(writable or [])]
+        self.preload = preload
+        self.uid = sandbox_uid() if isolation.sandbox else None
+        self.process: subprocess.Popen[bytes] | None = None
+        self.pidns = ""
+        self.start()
+
+    def start(self) -> None:
+        from grader import sandbox
+
+        options = [str(self.socket_path), *(["--preload"] if self.preload else []),
+                   *(["--uid", str(self.uid)] if self.uid is not None else [])]
+        if self.isolation.sandbox:
+            argv = sandbox.command(self.profile, self.writable,
+                                   [sys.executable, f"{sandbox.SANDBOX_CODE}/zygote.py", *options])
+        else:
+            argv = [sys.executable, str(sandbox.ZYGOTE_FILE), *options]
+        self.process = subprocess.Popen(argv, stdout=subprocess.PIPE,
+                                        stderr=None if os.environ.get("GRADER_DEBUG") else subprocess.PIPE,
+                                        stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+        ready = self.process.stdout.readline().decode() if self.process.stdout else ""
+        if not ready.startswith("ready"):
+            error = self.process.stderr.read().decode(errors="replace")[-2000:] if self.process.stderr else ""
             self.stop()
-            raise RuntimeError(f"the warm-kernel server did not start (exit code {self.process.poll()})")
+            raise RuntimeError(f"the kernel server did not start (exit code {self.process.poll()}): {error.strip()}")
+        self.pidns = ready.split(maxsplit=1)[1].strip()
+        # Drain stderr in the background: the zygote writes nothing there unless something is badly wrong.
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    def _drain(self) -> None:
+        if self.process and self.process.stderr:
+            for _ in self.process.stderr:
+                pass
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def ensure(self) -> None:
+        """Restart the zygote if a child managed to end it (it never should): the next student is not affected."""
+        if not self.alive():
+            self.stop()
+            self.start()
 
     def stop(self) -> None:
-        if self.process.poll() is None:
+        if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
         with contextlib.suppress(FileNotFoundError):
             self.socket_path.unlink()
 
+    def spawn(self, op: str, **request: Any) -> ForkedKernel:
+        """Ask for a child (``spawn``: a kernel; ``recheck``: a re-check process) and track it."""
+        inner = request_pid(str(self.socket_path), {"op": op, **request})
+        return ForkedKernel(host_pid(self.pidns, inner))
 
-def spawn(socket_path: str, argv: list[str], cwd: str, env: dict[str, str]) -> int:
-    """Ask the zygote at ``socket_path`` for a kernel; return its pid."""
+    def status(self, inner_pid: int) -> dict[str, Any]:
+        return child_status(str(self.socket_path), inner_pid)
+
+
+def request_pid(socket_path: str, request: dict[str, Any]) -> int:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
         conn.connect(socket_path)
-        conn.sendall(json.dumps({"op": "spawn", "argv": argv, "cwd": cwd, "env": env}).encode() + b"\n")
-        return int(_read_message(conn)["pid"])
+        conn.sendall(json.dumps(request).encode() + b"\n")
+        answer = _read_message(conn)
+    if "pid" not in answer:
+        raise RuntimeError(f"the kernel server refused: {answer}")
+    return int(answer["pid"])
+
+
+def child_status(socket_path: str, inner_pid: int) -> dict[str, Any]:
+    """How a child of the zygote ended: {"exit": code} or {"signal": "SIGKILL"} (or {"running": true})."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.settimeout(5)
+            conn.connect(socket_path)
+            conn.sendall(json.dumps({"op": "status", "pid": inner_pid}).encode() + b"\n")
+            return _read_message(conn)
+    except OSError:
+        return {}
+
+
+def host_pid(pidns: str, inner: int) -> int:
+    """The pid, as this process sees it, of the process numbered ``inner`` in the pid namespace ``pidns``."""
+    if not pidns or pidns == os.readlink("/proc/self/ns/pid"):
+        return inner
+    for _ in range(100):
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                if os.readlink(f"/proc/{entry}/ns/pid") != pidns:
+                    continue
+                with open(f"/proc/{entry}/status") as status:
+                    nspid = next(line for line in status if line.startswith("NSpid:"))
+                if int(nspid.split()[-1]) == inner:
+                    return int(entry)
+            except (OSError, ValueError, StopIteration):
+                continue
+        time.sleep(0.01)
+    raise RuntimeError(f"process {inner} of the sandbox not found")
 
 
 # ------------------------------------------------------------------------------------------------ the provisioner
@@ -208,13 +242,21 @@ class WarmKernelProvisioner(LocalProvisioner):
     """``LocalProvisioner`` whose kernels are forked by a zygote with numpy, torch and matplotlib imported."""
 
     socket = Unicode("", config=True, help="Unix socket of the zygote (grader.warm.Zygote)")
+    pidns = Unicode("", config=True, help="the zygote's pid namespace (pid:[inode])")
+    limits = Unicode("{}", config=True, help="resource limits for the kernel, JSON (grader.sandbox.Limits)")
 
     async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> KernelConnectionInfo:
         # cmd is the kernelspec's argv with the connection file filled in: python -m ipykernel_launcher -f FILE ...
         argv = cmd[cmd.index("ipykernel_launcher") + 1:]
         env = {str(k): str(v) for k, v in (kwargs.get("env") or os.environ).items()}
         cwd = str(kwargs.get("cwd") or Path.cwd())
-        pid = spawn(self.socket, argv, cwd, env)
+        # The connection file lies where jupyter_client put it, outside the sandbox: its contents travel with the
+        # request, and the kernel writes its own copy inside.
+        connection = Path(argv[argv.index("-f") + 1]).read_text() if "-f" in argv else None
+        inner = request_pid(self.socket, {"op": "spawn", "argv": argv, "cwd": cwd, "env": env,
+                                          "connection": connection, "limits": json.loads(self.limits)})
+        last_kernel[self.socket] = inner
+        pid = host_pid(self.pidns, inner)
         self.process = ForkedKernel(pid)
         self.pid = pid
         self.pgid = pid  # the child called setsid()
@@ -222,7 +264,7 @@ class WarmKernelProvisioner(LocalProvisioner):
         return self.connection_info
 
 
-def install_kernelspec(jupyter_dir: Path, socket_path: Path) -> Path:
+def install_kernelspec(jupyter_dir: Path, zygote: Zygote) -> Path:
     """Write the ``grader-warm`` kernelspec under ``jupyter_dir/kernels``; put ``jupyter_dir`` on JUPYTER_PATH."""
     spec_dir = jupyter_dir / "kernels" / KERNEL_NAME
     spec_dir.mkdir(parents=True, exist_ok=True)
@@ -231,12 +273,11 @@ def install_kernelspec(jupyter_dir: Path, socket_path: Path) -> Path:
         "display_name": "Python 3 (warm: numpy, torch, matplotlib preloaded)",
         "language": "python",
         "metadata": {"kernel_provisioner": {"provisioner_name": KERNEL_NAME,
-                                            "config": {"socket": str(socket_path)}}},
+                                            "config": {"socket": str(zygote.socket_path),
+                                                       "pidns": zygote.pidns,
+                                                       "limits": json.dumps(zygote.isolation.limits.as_dict())}}},
     }, indent=1))
     paths = [str(jupyter_dir), *filter(None, os.environ.get("JUPYTER_PATH", "").split(os.pathsep))]
     os.environ["JUPYTER_PATH"] = os.pathsep.join(dict.fromkeys(paths))
     return spec_dir
 
-
-if __name__ == "__main__":
-    serve(sys.argv[1])

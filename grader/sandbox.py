@@ -1,0 +1,156 @@
+"""The sandbox every student process runs in: bubblewrap namespaces, resource limits and an unprivileged user.
+
+A grading worker starts its zygote (:mod:`grader.zygote`) through ``bwrap`` (Debian package ``bubblewrap``), so the
+zygote and every kernel it forks see a file system made of an allow-list of read-only folders:
+
+* the system (``/usr``, ``/etc``), the Python installation and the virtual environment, read-only;
+* the worker's own scratch folders, read-write: the notebook being graded and the kernel's sockets;
+* for nbgrader's kernels (profile ``kernel``) the parts of the ``grader`` package that the hidden test cells import
+  (``checks``, ``properties``, ``hidden``, ``reference``); for the out-of-process re-check (profile ``recheck``)
+  not even those;
+* a private ``/tmp``, ``/proc`` and ``/dev``.
+
+Nothing else exists in there: not ``solutions/``, not the gradebook, not other students' submissions, not the
+instructor's home. Network, IPC, PID and UTS namespaces are new (no network at all, not even to the grader's own
+ports), and the sandbox dies with its worker. Each forked child then sets its own resource limits (:class:`Limits`)
+and, when grading runs as root, becomes a user id of its own so that the process limit applies and it cannot signal
+the zygote. See the README ("What the sandbox protects against") for what it does not do.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from grader.course import REPO, GraderError
+
+ZYGOTE_FILE = Path(__file__).with_name("zygote.py")
+RECHECK_SERVER_FILE = Path(__file__).with_name("recheck_server.py")
+GRADER_DIR = Path(__file__).parent
+SANDBOX_CODE = "/opt/grader"  # where the zygote and the re-check server are found inside the sandbox
+# What nbgrader's hidden test cells import inside the kernel; everything else of the package stays outside.
+KERNEL_VISIBLE = ("__init__.py", "checks.py", "properties.py", "hidden", "reference")
+INSTALL_HINT = ("install bubblewrap (Debian/Ubuntu: `sudo apt install bubblewrap`; `make system` does it when run as "
+                "root)")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-process limits for student code (0 = no limit). Memory is address space: torch needs ≥ 1.5 GB."""
+
+    memory: int = 3 * 1024**3     # bytes of address space (RLIMIT_AS)
+    cpu: int = 600                # seconds of CPU time (RLIMIT_CPU), per kernel
+    processes: int = 256          # processes and threads of the sandbox user (RLIMIT_NPROC)
+    file_size: int = 64 * 1024**2  # bytes in any one file written (RLIMIT_FSIZE)
+    open_files: int = 1024        # RLIMIT_NOFILE
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+    def describe(self) -> str:
+        return (f"{self.memory / 1024**3:g} GB memory, {self.cpu} s CPU, {self.processes} processes, "
+                f"{self.file_size // 1024**2} MB files")
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """How student code is run: sandboxed (the default) or, only when the instructor says so, not."""
+
+    sandbox: bool = True
+    limits: Limits = Limits()
+
+
+def unavailable_reason() -> str | None:
+    """Why this machine cannot sandbox (None: it can): no bwrap, or bwrap cannot create its namespaces."""
+    return _probe()
+
+
+@functools.cache
+def _probe() -> str | None:
+    if shutil.which("bwrap") is None:
+        return f"bubblewrap (`bwrap`) is not installed; {INSTALL_HINT}"
+    command = ["bwrap", *_namespaces(), "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "true"]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        detail = (done.stderr or "").strip().splitlines()[-1:] or ["no message"]
+        return (f"bubblewrap cannot create its namespaces here ({detail[0]}); unprivileged user namespaces may be "
+                "disabled (sysctl kernel.unprivileged_userns_clone=1 / user.max_user_namespaces) or the grader is "
+                "itself in a container that forbids them")
+    return None
+
+
+def require_sandbox(isolation: Isolation) -> None:
+    """Refuse to grade unprotected unless the instructor opted out explicitly."""
+    if not isolation.sandbox:
+        return
+    reason = unavailable_reason()
+    if reason:
+        raise GraderError(
+            f"cannot sandbox student code on this machine: {reason}.\n"
+            "Grading without a sandbox runs every submission as you, with your files and network in reach. To do "
+            "it anyway (e.g. on a throwaway VM), pass --no-sandbox.")
+
+
+def sandbox_uid() -> int | None:
+    """A user id of this worker's own for student processes when running as root (None otherwise)."""
+    return 200_000 + os.getpid() if os.geteuid() == 0 else None
+
+
+def _namespaces() -> list[str]:
+    flags = ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
+    if os.geteuid() != 0:
+        flags.append("--unshare-user")
+    return flags
+
+
+def _parents(path: Path) -> list[str]:
+    """bwrap creates the parents of a mount point with mode 0700; create them 0755 first so any uid can pass."""
+    args: list[str] = []
+    for parent in reversed(path.parents):
+        if str(parent) not in ("/",):
+            args += ["--perms", "0755", "--dir", str(parent)]
+    return args
+
+
+def command(profile: str, writable: list[Path], program: list[str]) -> list[str]:
+    """The bwrap command that runs ``program`` in a sandbox of the given profile (``kernel`` or ``recheck``)."""
+    args = ["bwrap", *_namespaces(), "--die-with-parent", "--new-session"]
+    if os.geteuid() == 0:
+        # The zygote keeps just what it needs to hand files to, and become, its children's user; they keep nothing.
+        args += ["--cap-drop", "ALL"] + [x for cap in ("CAP_SETUID", "CAP_SETGID", "CAP_CHOWN", "CAP_KILL",
+                                                       "CAP_FOWNER", "CAP_DAC_OVERRIDE") for x in ("--cap-add", cap)]
+    # First the private /tmp, /proc and /dev, so that binds below /tmp (a worker's scratch folder) stay visible.
+    args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]
+    for top in ("/usr", "/etc"):
+        args += ["--ro-bind", top, top]
+    for link in ("bin", "lib", "lib64", "sbin"):
+        target = Path("/") / link
+        if target.is_symlink():
+            args += ["--symlink", os.readlink(target), str(target)]
+        elif target.is_dir():
+            args += ["--ro-bind", str(target), str(target)]
+    read_only = [Path(sys.base_prefix).resolve(), Path(sys.prefix)]
+    if profile == "kernel":
+        read_only += [GRADER_DIR / name for name in KERNEL_VISIBLE]
+    mounted: set[str] = set()
+    for path in [*read_only, *writable]:
+        args += _parents(path)
+        mounted.add(str(path))
+        args += ["--bind" if path in writable else "--ro-bind", str(path), str(path)]
+    if profile == "recheck" and _inside(GRADER_DIR, read_only):
+        args += ["--tmpfs", str(GRADER_DIR)]  # a non-editable install: hide the package that holds the answers
+    args += _parents(Path(SANDBOX_CODE) / "x")
+    for file in (ZYGOTE_FILE, RECHECK_SERVER_FILE):
+        args += ["--ro-bind", str(file), f"{SANDBOX_CODE}/{file.name}"]
+    args += ["--setenv", "GRADER_SANDBOXED", "1", "--setenv", "GRADER_KEEP", os.pathsep.join(map(str, writable)),
+             "--chdir", "/"]
+    return [*args, *program]
+
+
+def _inside(path: Path, folders: list[Path]) -> bool:
+    return any(folder in path.parents for folder in folders if folder != REPO)

@@ -1,0 +1,223 @@
+"""The zygote: one long-lived process per grading worker that forks every process student code runs in.
+
+This file is run by path (``python zygote.py SOCKET [--preload] [--uid N]``), usually inside a bubblewrap sandbox
+(:mod:`grader.sandbox`), and imports nothing from the ``grader`` package: inside the sandbox that package may be
+invisible. It imports the heavy modules once (numpy, torch, matplotlib, ipykernel) and then, for each request,
+forks a child that becomes either
+
+* ``spawn``: a brand-new IPython kernel (what nbgrader executes a notebook in), or
+* ``recheck``: a plain process that runs a notebook's student cells with all output discarded and then answers
+  function calls on a Unix socket (:mod:`grader.recheck`): arrays in, arrays out, nothing else.
+
+Before each fork the zygote kills whatever the previous child left running in the sandbox and empties ``/tmp``,
+so nothing passes from one student to the next. Each child then limits itself (address space, CPU time, processes,
+file size, open files) and, when the zygote runs as root, drops to an unprivileged user id of its own, so that
+the process limit holds and the child can neither signal the zygote nor read files the grader did not hand it.
+
+Requests and answers are JSON lines on the zygote's Unix socket.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import resource
+import shutil
+import signal
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+PRELOAD = ("numpy", "torch", "torch.nn.functional", "matplotlib", "matplotlib.pyplot", "IPython", "ipykernel.kernelapp",
+           "ipykernel.ipkernel", "matplotlib_inline.backend_inline", "IPython.core.inputtransformer2")
+# Environment a child keeps from the request (everything else, instructor secrets included, is dropped).
+KEEP_ENV = ("PATH", "LANG", "LC_ALL", "MPLBACKEND", "NBGRADER_EXECUTION", "PYTHONHASHSEED", "JPY_SESSION_NAME",
+            "PYDEVD_DISABLE_FILE_VALIDATION")
+
+SANDBOXED = os.environ.get("GRADER_SANDBOXED") == "1"   # started by grader.sandbox (read before children clear it)
+KEEP = [Path(p) for p in os.environ.get("GRADER_KEEP", "").split(os.pathsep) if p]   # the grader's folders in /tmp
+_exits: dict[int, int] = {}     # pid -> wait status of children that ended
+_children: set[int] = set()
+
+
+def _read_message(conn: socket.socket) -> dict[str, Any]:
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = conn.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return json.loads(data or b"{}")
+
+
+def _reap(*_: Any) -> None:
+    with contextlib.suppress(ChildProcessError):
+        while True:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+            if pid <= 0:
+                break
+            _exits[pid] = status
+            _children.discard(pid)
+
+
+def describe_status(status: int | None) -> dict[str, Any]:
+    if status is None:
+        return {"running": True}
+    if os.WIFSIGNALED(status):
+        return {"signal": signal.Signals(os.WTERMSIG(status)).name}
+    return {"exit": os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1}
+
+
+# ------------------------------------------------------------------------------------------------ between children
+
+
+def _clean_slate(uid: int | None) -> None:
+    """Kill every process the previous children left behind; empty /tmp (a private tmpfs in the sandbox)."""
+    me = os.getpid()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) in (1, me):
+            continue
+        pid = int(entry)
+        try:
+            owner = os.stat(f"/proc/{pid}").st_uid
+        except FileNotFoundError:
+            continue
+        # In a sandbox (own pid namespace) every other process is a student's; outside one, only our children are.
+        if SANDBOXED or (uid is not None and owner == uid) or pid in _children:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+    _reap()
+    if SANDBOXED:
+        # The grader's own folders may be mounted below /tmp: keep those, empty the rest.
+        for path in Path("/tmp").iterdir():
+            if any(path == k or path in k.parents for k in KEEP):
+                continue
+            with contextlib.suppress(OSError):
+                shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+
+
+def _limit(limits: dict[str, int]) -> None:
+    names = {"memory": resource.RLIMIT_AS, "cpu": resource.RLIMIT_CPU, "processes": resource.RLIMIT_NPROC,
+             "file_size": resource.RLIMIT_FSIZE, "open_files": resource.RLIMIT_NOFILE}
+    for name, value in limits.items():
+        if name in names and value:
+            soft = hard = int(value)
+            if name == "cpu":
+                hard = soft + 5  # SIGXCPU at the soft limit, SIGKILL a little later
+            with contextlib.suppress(ValueError, OSError):
+                resource.setrlimit(names[name], (soft, hard))
+
+
+def _become_student(request: dict[str, Any], uid: int | None) -> None:
+    """In a fresh child: own session, own working folder, limits, a clean environment, and (as root) its own uid."""
+    os.setsid()
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    cwd = request["cwd"]
+    if uid is not None:
+        for path in [cwd, *request.get("own", [])]:
+            for folder, _, files in os.walk(path):
+                os.chown(folder, uid, uid)
+                for name in files:
+                    os.chown(os.path.join(folder, name), uid, uid)
+    _limit(request.get("limits", {}))
+    env = {k: v for k, v in request.get("env", {}).items() if k in KEEP_ENV}
+    env.update(HOME=cwd, TMPDIR="/tmp", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    os.environ.clear()
+    os.environ.update(env)
+    if uid is not None:
+        os.setgroups([])
+        os.setgid(uid)
+        os.setuid(uid)
+    os.chdir(cwd)
+    with contextlib.suppress(Exception):
+        import torch
+
+        torch.set_num_threads(1)
+
+
+def _run_kernel(request: dict[str, Any]) -> None:
+    argv = list(request["argv"])
+    if request.get("connection") and "-f" in argv:
+        own_copy = f"/tmp/kernel-{os.getpid()}.json" if SANDBOXED else None
+        if own_copy:
+            fd = os.open(own_copy, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as file:
+                file.write(request["connection"])
+            argv[argv.index("-f") + 1] = own_copy
+    sys.argv = ["ipykernel_launcher", *argv]
+    from ipykernel import kernelapp
+
+    kernelapp.launch_new_instance()
+
+
+def _run_recheck(request: dict[str, Any]) -> None:
+    """Run the student cells with output discarded, then answer calls (recheck_server) until told to stop."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import recheck_server  # next to this file, and like it importable without the grader package
+
+    recheck_server.main(request)
+
+
+def serve(socket_path: str, preload: bool, uid: int | None) -> None:
+    import importlib
+
+    # ipykernel selects matplotlib's inline backend through this variable; set it before matplotlib loads.
+    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    if preload:
+        for module in PRELOAD:
+            importlib.import_module(module)
+    signal.signal(signal.SIGCHLD, _reap)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(socket_path)
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(socket_path)
+    server.listen(16)
+    print("ready " + os.readlink("/proc/self/ns/pid"), flush=True)
+    while True:
+        try:
+            conn, _ = server.accept()
+        except InterruptedError:
+            continue
+        with conn:
+            request = _read_message(conn)
+            op = request.get("op")
+            if op == "ping":
+                conn.sendall(b'{"ok": true}\n')
+                continue
+            if op == "status":
+                _reap()
+                status = _exits.get(int(request["pid"]))
+                conn.sendall(json.dumps(describe_status(status)).encode() + b"\n")
+                continue
+            if op not in ("spawn", "recheck"):
+                conn.sendall(b'{"error": "unknown request"}\n')
+                continue
+            _clean_slate(uid)
+            pid = os.fork()
+            if pid == 0:  # the child
+                server.close()
+                conn.close()
+                code = 0
+                try:
+                    _become_student(request, uid)
+                    (_run_kernel if op == "spawn" else _run_recheck)(request)
+                except SystemExit as exit_:
+                    code = exit_.code if isinstance(exit_.code, int) else 1
+                except BaseException:  # the child must never return into the zygote's loop
+                    with contextlib.suppress(Exception):
+                        import traceback
+
+                        traceback.print_exc()  # to the grader's log when GRADER_DEBUG is set
+                    code = 70
+                finally:
+                    os._exit(code)
+            _children.add(pid)
+            conn.sendall(json.dumps({"pid": pid}).encode() + b"\n")
+
+
+if __name__ == "__main__":
+    args = sys.argv[1:]
+    uid_arg = args[args.index("--uid") + 1] if "--uid" in args else None
+    serve(args[0], "--preload" in args, int(uid_arg) if uid_arg else None)
