@@ -7,9 +7,10 @@ The gradebook defaults to <course root>/gradebook.db; `python -m grader autograd
 SQLAlchemy URL.
 """
 
-from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
-from nbgrader.preprocessors import GetGrades
+from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
+from nbgrader.preprocessors import AssignLatePenalties, CheckCellMetadata, GetGrades, IgnorePattern, SaveAutoGrades
 
+from grader.execute import LimitOutputSize, ResilientExecute
 from grader.feedback import HideHiddenTests
 
 c = get_config()  # noqa: F821 -- injected by traitlets when nbgrader loads this file
@@ -29,6 +30,11 @@ c.Execute.extra_arguments = ["--IPKernelApp.log_level=ERROR"]
 # Students who edit in VS Code or Colab lose nbgrader's lock metadata and sometimes delete cells:
 # re-insert missing test cells from the gradebook instead of silently grading them as absent.
 c.OverwriteCells.add_missing_cells = True
+
+# nbgrader's autograde steps, with two replaced: a kernel that dies or hangs costs one cell and is restarted
+# (ResilientExecute), and output is capped in characters as well as lines (LimitOutputSize).
+c.Autograde.autograde_preprocessors = [ResilientExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutputSize,
+                                       SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
 
 # Feedback shows each hidden test by its name, points and report, never its source (nbgrader#917).
 c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]

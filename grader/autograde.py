@@ -28,7 +28,9 @@ from pathlib import Path
 
 from grader.course import COURSE, REPO, GraderError, default_db_url, graded_assignments, load_config
 from grader.executor import Executor, LocalExecutor, Result, Task
+from grader.integrity import IntegrityLog
 from grader.release import generate, same_tree
+from grader.sandbox import Isolation, require_sandbox
 
 STATE_FILE = ".grader-state.json"  # in the workspace: what was graded, from which bytes, by which grader
 CACHE_DIR = ".grader-cache"        # in the workspace: the template course generated from solutions/
@@ -238,14 +240,21 @@ def autograde(
     warm: bool = True,
     force: bool = False,
     executor: Executor | None = None,
+    isolation: Isolation | None = None,
 ) -> list[Outcome]:
     """Autograde every submission in ``root/submitted`` and write feedback; return one outcome per submission.
 
     jobs: worker processes (default: one per core). warm: kernels forked with numpy/torch/matplotlib imported
     (grader.warm). force: re-grade unchanged submissions too. executor: anything with
     ``run(tasks, template_db) -> iterable of Result`` (default: a LocalExecutor), e.g. a DaskExecutor.
+    isolation: the sandbox and its limits (default: sandboxed; refuses to run where the machine cannot sandbox).
     """
     say = progress or (lambda line: print(line, file=sys.stderr, flush=True))
+    isolation = isolation or Isolation()
+    require_sandbox(isolation)
+    if not isolation.sandbox:
+        say("WARNING: grading WITHOUT a sandbox (--no-sandbox): student code runs as you, with your files and "
+            "network in reach")
     pairs = submissions(root, students)
     if not pairs:
         raise GraderError(f"nothing to grade in {root / 'submitted'}: expected <student>/<assignment>/*.ipynb")
@@ -269,7 +278,9 @@ def autograde(
     if outcomes:
         say(f"{len(outcomes)} submission(s) unchanged since they were last graded: kept (--force re-grades them)")
 
-    run = executor or LocalExecutor(max(1, min(jobs or default_jobs(), len(todo) or 1)), warm=warm)
+    run = executor or LocalExecutor(max(1, min(jobs or default_jobs(), len(todo) or 1)), warm=warm,
+                                    isolation=isolation)
+    integrity = IntegrityLog(root)
     tracker = Progress(len(todo), say)
     if todo:
         say(f"grading {len(todo)} submission(s) with {run}")
@@ -282,6 +293,7 @@ def autograde(
             try:
                 _write_files(root, result)
                 _save_grades(db_url, task, result, config)
+                integrity.record(task.student, task.assignment, result.integrity)
                 state[f"{task.student}/{task.assignment}"] = keys[(task.student, task.assignment)]
                 _save_state(root, state)
             except Exception as err:  # a result that cannot be stored is reported like a failed grading
@@ -293,4 +305,6 @@ def autograde(
         outcomes.append(outcome)
         tracker(outcome)
     say(tracker.summary())
+    integrity.save()
+    say(integrity.summary())
     return sorted(outcomes, key=lambda o: (o.student, o.assignment))

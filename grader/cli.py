@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from grader.course import COURSE, GraderError, configure_logging, ensure_tools_on_path
+from grader.sandbox import Isolation, Limits
 
 
 def _say(line: str) -> None:
@@ -34,6 +35,7 @@ def grade_and_report(
     warm: bool = True,
     force: bool = False,
     dask: str | None = None,
+    isolation: Isolation | None = None,
 ) -> int:
     """collect → autograde (+ feedback) → export → table. Returns 0, or 1 if a submission could not be graded."""
     from grader.autograde import autograde
@@ -50,9 +52,9 @@ def grade_and_report(
     if dask:
         from grader.executor import DaskExecutor
 
-        executor = DaskExecutor(dask, jobs=jobs, warm=warm)
+        executor = DaskExecutor(dask, jobs=jobs, warm=warm, isolation=isolation)
     outcomes = autograde(root, db_url=db_url, jobs=jobs, students=students, progress=_say, warm=warm, force=force,
-                         executor=executor)
+                         executor=executor, isolation=isolation)
     failed = {(o.student, o.assignment) for o in outcomes if not o.ok}
     table = read_table(root, db_url, failed)
     long_csv, wide_csv = write_csvs(table, root, db_url)
@@ -66,6 +68,15 @@ def grade_and_report(
     print(f"autograded notebooks: {root / 'autograded'}")
     print(f"grades: {wide_csv} (one row per student), {long_csv} (nbgrader's export)")
     print(f"gradebook: {db_url or root / 'gradebook.db'}")
+    from grader.integrity import IntegrityLog
+
+    report = IntegrityLog(root)
+    if report.flagged():
+        print(f"integrity: {len(report.flagged())} hidden test(s) scored lower outside the student's kernel; the "
+              f"lower score counts: {report.csv_path}")
+        for row in report.flagged():
+            print(f"  {row['student']} {row['notebook']} {row['test']}: {row['in_kernel']:g} in the kernel, "
+                  f"{row['out_of_process']:g} out of process — {row['reason'][:160]}")
     return 1 if failed else 0
 
 
@@ -89,8 +100,10 @@ def _release(args: argparse.Namespace) -> int:
 
 
 def _autograde(args: argparse.Namespace) -> int:
+    limits = Limits(memory=int(args.memory * 1024**3), cpu=args.cpu_seconds)
     return grade_and_report(args.submissions, args.root, db_url=args.db, jobs=args.jobs, students=args.student,
-                            warm=not args.cold, force=args.force, dask=args.dask)
+                            warm=not args.cold, force=args.force, dask=args.dask,
+                            isolation=Isolation(sandbox=not args.no_sandbox, limits=limits))
 
 
 def _feedback(args: argparse.Namespace) -> int:
@@ -152,6 +165,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="start every kernel from scratch instead of forking one with numpy/torch preloaded")
     p.add_argument("--dask", metavar="ADDRESS",
                    help="execute on a Dask cluster: a scheduler address (tcp://host:8786) or 'local'")
+    defaults = Limits()
+    p.add_argument("--memory", type=float, default=defaults.memory / 1024**3, metavar="GB",
+                   help=f"address-space limit of each student process (default: {defaults.memory / 1024**3:g}; "
+                        "torch needs at least 1.5)")
+    p.add_argument("--cpu-seconds", type=int, default=defaults.cpu, metavar="S",
+                   help=f"CPU-time limit of each student process (default: {defaults.cpu})")
+    p.add_argument("--no-sandbox", action="store_true",
+                   help="run student code without the bubblewrap sandbox (only where it cannot work; see README)")
     p.set_defaults(run=_autograde)
 
     p = sub.add_parser("feedback", help="regenerate feedback pages from the gradebook (after manual grading)")

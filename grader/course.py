@@ -92,13 +92,14 @@ def load_config(root: Path, db_url: str | None = None) -> Config:
 
 
 def make_api(root: Path, db_url: str | None = None, kernel_ipc_dir: Path | None = None,
-             kernel_name: str | None = None) -> NbGraderAPI:
+             kernel_name: str | None = None, cell_timeout: int | None = None) -> NbGraderAPI:
     """nbgrader's Python API for the workspace ``root``.
 
     kernel_ipc_dir: talk to kernels over Unix sockets in this folder instead of loopback TCP. Kernels started at the
     same moment by parallel workers can race for the same free TCP port (a kernel that never answers); a folder of
     its own per worker cannot collide, and nothing else on the machine can connect to it.
     kernel_name: the kernelspec that executes notebooks (default: the configuration's, python3).
+    cell_timeout: seconds a cell may run (default: the configuration's ``Execute.timeout``).
     """
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
@@ -110,6 +111,8 @@ def make_api(root: Path, db_url: str | None = None, kernel_ipc_dir: Path | None 
         config.KernelManager.ip = str(kernel_ipc_dir / "kernel")
     if kernel_name is not None:
         config.ExecutePreprocessor.kernel_name = kernel_name
+    if cell_timeout:
+        config.Execute.timeout = cell_timeout
     return NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
 
 

@@ -135,7 +135,8 @@ def _scratch(template_db: bytes, settings: Settings) -> _Worker:
                     preload=settings.warm)
     atexit.register(zygote.stop)
     install_kernelspec(root / "jupyter", zygote)
-    api = make_api(root, f"sqlite:///{root / 'gradebook.db'}", kernel_ipc_dir=runtime, kernel_name=KERNEL_NAME)
+    api = make_api(root, f"sqlite:///{root / 'gradebook.db'}", kernel_ipc_dir=runtime, kernel_name=KERNEL_NAME,
+                   cell_timeout=settings.isolation.limits.cell_seconds or None)
     _worker = _Worker(key, root, api, zygote, settings)
     return _worker
 
@@ -169,6 +170,8 @@ def unreadable_notebooks(notebooks: dict[str, bytes]) -> list[str]:
 def last_error(result: dict) -> str:
     """The most informative line of nbgrader's log: the last exception raised, not its generic wrapper."""
     text = (result.get("error") or result.get("log") or "unknown error").strip()
+    if os.environ.get("GRADER_DEBUG"):
+        print(result.get("log"), result.get("error"), sep="\n")
     lines = text.splitlines()
     raised = [line.strip() for line in lines if _EXCEPTION_LINE.match(line) and "NbGraderException" not in line]
     errors = [line.strip() for line in lines if "[ERROR]" in line]

@@ -106,8 +106,19 @@ def hidden_tests(source_notebook: dict[str, Any]) -> list[HiddenTest]:
     return found
 
 
-def student_cells(submitted: dict[str, Any], source_notebook: dict[str, Any]) -> list[str]:
-    """The code the student wrote or kept: every code cell of the submission except the test cells."""
+# Errors ResilientExecute (grader.execute) gives a cell that killed or hung the kernel: not run again here.
+FATAL_ERRORS = ("KernelDied", "CellTimeoutError", "NotRun")
+
+
+def fatal_sources(autograded: Any) -> set[str]:
+    """Sources of the cells that killed or hung the kernel during nbgrader's run."""
+    return {"".join(cell.get("source", "")) for cell in autograded.get("cells", [])
+            if any(o.get("ename") in FATAL_ERRORS for o in cell.get("outputs", []))}
+
+
+def student_cells(submitted: dict[str, Any], source_notebook: dict[str, Any], skip: set[str] = frozenset()
+                  ) -> list[str]:
+    """The code the student wrote or kept: every code cell of the submission except the test cells and ``skip``."""
     test_ids = {c["metadata"]["nbgrader"]["grade_id"] for c in source_notebook["cells"]
                 if c.get("metadata", {}).get("nbgrader", {}).get("grade")
                 and not c["metadata"]["nbgrader"].get("solution")}
@@ -119,7 +130,9 @@ def student_cells(submitted: dict[str, Any], source_notebook: dict[str, Any]) ->
         if meta.get("grade_id") in test_ids or "experiment" in cell.get("metadata", {}).get("tags", []):
             continue
         source = cell.get("source", "")
-        cells.append("".join(source) if isinstance(source, list) else str(source))
+        text = "".join(source) if isinstance(source, list) else str(source)
+        if text not in skip:
+            cells.append(text)
     return cells
 
 
@@ -298,7 +311,8 @@ def recheck_notebook(zygote: Zygote, work: Path, source: dict[str, Any], submitt
     for leftover in work.iterdir():
         shutil.rmtree(leftover, ignore_errors=True) if leftover.is_dir() else leftover.unlink(missing_ok=True)
     path = work / "calls.sock"
-    child = zygote.spawn("recheck", cells=student_cells(submitted, source), socket=str(path), cwd=str(work),
+    cells = student_cells(submitted, source, fatal_sources(autograded))
+    child = zygote.spawn("recheck", cells=cells, socket=str(path), cwd=str(work),
                          limits=limits, env={"PATH": os.environ.get("PATH", "")},
                          cell_seconds=CALL_SECONDS)
     connection = Connection(path, time.monotonic() + START_SECONDS)
@@ -318,6 +332,8 @@ def recheck_notebook(zygote: Zygote, work: Path, source: dict[str, Any], submitt
 def apply_verdicts(autograded: Any, verdicts: list[Verdict]) -> int:
     """Give each flagged hidden test its out-of-process score, in the autograded notebook: the cell's output says
     why and ends with the lower score, which nbgrader then reads as the cell's partial credit. Returns how many."""
+    from nbformat import from_dict
+
     flagged = {v.grade_id: v for v in verdicts if v.flagged}
     for cell in autograded.get("cells", []):
         verdict = flagged.get(cell.get("metadata", {}).get("nbgrader", {}).get("grade_id"))
@@ -327,7 +343,7 @@ def apply_verdicts(autograded: Any, verdicts: list[Verdict]) -> int:
         note = (f"\n⚠ Integrity check: this test earned {verdict.in_kernel:g} of {verdict.max_points:g} points in "
                 f"your notebook's kernel but {verdict.out_of_process:g} when your `{verdict.name}` was called in a "
                 f"separate, clean process. The lower score counts. What failed there: {verdict.reason or '—'}\n")
-        cell["outputs"] = [*kept, {"output_type": "stream", "name": "stdout", "text": note},
-                           {"output_type": "execute_result", "execution_count": cell.get("execution_count"),
-                            "metadata": {}, "data": {"text/plain": f"{verdict.out_of_process:g}"}}]
+        cell["outputs"] = [*kept, from_dict({"output_type": "stream", "name": "stdout", "text": note}),
+                           from_dict({"output_type": "execute_result", "execution_count": cell.get("execution_count"),
+                                      "metadata": {}, "data": {"text/plain": f"{verdict.out_of_process:g}"}})]
     return len(flagged)

@@ -48,9 +48,11 @@ class Limits:
     processes: int = 256          # processes and threads of the sandbox user (RLIMIT_NPROC)
     file_size: int = 64 * 1024**2  # bytes in any one file written (RLIMIT_FSIZE)
     open_files: int = 1024        # RLIMIT_NOFILE
+    cell_seconds: int = 0         # wall-clock seconds per cell (0: nbgrader_config.py's Execute.timeout)
 
     def as_dict(self) -> dict[str, int]:
-        return asdict(self)
+        """The process limits (what the zygote applies with setrlimit)."""
+        return {k: v for k, v in asdict(self).items() if k != "cell_seconds"}
 
     def describe(self) -> str:
         return (f"{self.memory / 1024**3:g} GB memory, {self.cpu} s CPU, {self.processes} processes, "

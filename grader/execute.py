@@ -1,0 +1,157 @@
+"""nbgrader's ``Execute`` preprocessor, made to survive the student: a dead or stuck kernel costs one cell, not all.
+
+Stock nbgrader gives a notebook zero points if its kernel dies (``os._exit``, the memory limit, a segfault in a
+C extension): nbclient raises ``DeadKernelError`` and nbgrader drops the whole submission. A cell that runs past the
+timeout and swallows the ``KeyboardInterrupt`` leaves the kernel busy, so every later cell times out too.
+
+:class:`ResilientExecute` handles both the same way. The cell gets an error output that says what happened
+("the kernel was killed at the 3 GB memory limit while this cell ran"), so a test cell scores zero as nbgrader would
+score any error; then the kernel is restarted, the cells before it that define things (every code cell but the test
+cells) are run again with their output discarded, and grading goes on with the next cell. Every other cell keeps
+the credit it earns.
+
+Configured in ``nbgrader_config.py`` in place of ``Execute`` in ``Autograde.autograde_preprocessors``, together
+with :class:`LimitOutputSize`, which caps the size (not only the line count) of each cell's output.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+from jupyter_core.utils import run_sync
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbformat.notebooknode import NotebookNode, from_dict
+from nbgrader.preprocessors import Execute, LimitOutput
+from traitlets import Integer
+
+KILLED_BY = {
+    "SIGKILL": "was killed (SIGKILL): usually the memory limit, or too many processes",
+    "SIGXCPU": "used up its CPU-time limit",
+    "SIGSEGV": "crashed (segmentation fault)",
+    "SIGABRT": "aborted (SIGABRT): often a memory allocation that failed at the memory limit",
+    "SIGBUS": "crashed (bus error)",
+    "SIGXFSZ": "wrote a file larger than the file-size limit",
+}
+
+
+def _is_test_cell(cell: NotebookNode) -> bool:
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return bool(meta.get("grade")) and not meta.get("solution")
+
+
+class ResilientExecute(Execute):
+    """``Execute`` that restarts a dead or stuck kernel, replays the definitions and goes on."""
+
+    max_restarts = Integer(5, help="kernel restarts per notebook before giving up on the rest of it").tag(config=True)
+
+    def preprocess(self, nb: NotebookNode, resources: Any = None, km: Any = None) -> Any:
+        self._restarts = 0
+        self._timed_out = False
+        return super().preprocess(nb, resources, km)
+
+    async def _async_handle_timeout(self, timeout: int, cell: NotebookNode | None = None) -> Any:
+        self._timed_out = True
+        return await super()._async_handle_timeout(timeout, cell)
+
+    def preprocess_cell(self, cell: NotebookNode, resources: Any, index: int) -> Any:
+        if self._restarts > self.max_restarts:
+            if cell.cell_type == "code":
+                cell.outputs = [self._error("NotRun", "not run: the kernel died or hung too often in this notebook")]
+            return cell, resources
+        self._timed_out = False
+        try:
+            cell, resources = super().preprocess_cell(cell, resources, index)
+        except DeadKernelError:
+            cell.outputs = [self._error("KernelDied", f"the kernel {self._death_reason()} while this cell ran; "
+                                                      "grading went on with a new kernel")]
+            self._restart(index)
+            return cell, resources
+        except CellTimeoutError:  # the kernel never went idle after the interrupt (KeyboardInterrupt swallowed)
+            self._timed_out = True
+        if self._timed_out:
+            cell.outputs = [*cell.outputs, self._error(
+                "CellTimeoutError", f"this cell ran longer than {self.timeout} s and was stopped; grading went on "
+                                    "with a new kernel")]
+            self._restart(index)
+        return cell, resources
+
+    # -------------------------------------------------------------------------------------------- helpers
+
+    def _death_reason(self) -> str:
+        provisioner = getattr(self.km, "provisioner", None)
+        socket_path = getattr(provisioner, "socket", "")
+        if socket_path:
+            from grader.warm import child_status, last_kernel
+
+            status = child_status(socket_path, last_kernel.get(socket_path, -1))
+            limits = json.loads(getattr(provisioner, "limits", "{}") or "{}")
+            if "signal" in status:
+                reason = KILLED_BY.get(status["signal"], f"was ended by {status['signal']}")
+                if status["signal"] == "SIGXCPU" and limits.get("cpu"):
+                    reason += f" of {limits['cpu']} s"
+                if status["signal"] in ("SIGKILL", "SIGABRT") and limits.get("memory"):
+                    reason += f" ({limits['memory'] / 1024**3:g} GB)"
+                return reason
+            if "exit" in status:
+                return f"exited with code {status['exit']} (os._exit, or a crash that ended the process)"
+        return "died"
+
+    def _restart(self, index: int) -> None:
+        """New kernel; run again, silently, every code cell before ``index`` that is not a test cell."""
+        self._restarts += 1
+        self.log.warning("restarting the kernel after cell %d", index)
+        run_sync(self.km.restart_kernel)(now=True)
+        run_sync(self.kc.wait_for_ready)(timeout=self.startup_timeout)
+        for i, earlier in enumerate(self.nb.cells[:index]):
+            if earlier.cell_type != "code" or _is_test_cell(earlier):
+                continue
+            self._timed_out = False
+            try:
+                self.execute_cell(copy.deepcopy(earlier), i, store_history=False)
+            except CellTimeoutError:
+                self._timed_out = True
+            except DeadKernelError:
+                run_sync(self.km.restart_kernel)(now=True)
+                run_sync(self.kc.wait_for_ready)(timeout=self.startup_timeout)
+                continue
+            if self._timed_out:  # a cell that hangs is not replayed: start again without it
+                run_sync(self.km.restart_kernel)(now=True)
+                run_sync(self.kc.wait_for_ready)(timeout=self.startup_timeout)
+
+    @staticmethod
+    def _error(name: str, message: str) -> NotebookNode:
+        return from_dict({"output_type": "error", "ename": name, "evalue": message,
+                          "traceback": [f"{name}: {message}"]})
+
+
+class LimitOutputSize(LimitOutput):
+    """nbgrader's ``LimitOutput`` (lines, traceback) plus a cap on the characters and bytes a cell keeps."""
+
+    max_chars = Integer(100_000, help="characters of text output kept per cell (-1: no limit)").tag(config=True)
+    max_data = Integer(2_000_000, help="bytes of rich output (images, HTML) kept per cell (-1: no limit)"
+                       ).tag(config=True)
+
+    def preprocess_cell(self, cell: NotebookNode, resources: Any, cell_index: int) -> Any:
+        cell, resources = super().preprocess_cell(cell, resources, cell_index)
+        if cell.cell_type != "code":
+            return cell, resources
+        chars = data = 0
+        kept = []
+        for output in cell.outputs:
+            if output.output_type == "stream" and self.max_chars >= 0:
+                room = max(0, self.max_chars - chars)
+                if len(output.text) > room:
+                    output.text = output.text[:room] + f"\n... output truncated at {self.max_chars} characters ...\n"
+                chars += len(output.text)
+            elif output.output_type in ("display_data", "execute_result") and self.max_data >= 0:
+                size = sum(len(str(v)) for v in output.get("data", {}).values())
+                if data + size > self.max_data:
+                    note = f"... output of {size} bytes removed (limit {self.max_data}) ...\n"
+                    kept.append(from_dict({"output_type": "stream", "name": "stdout", "text": note}))
+                    continue
+                data += size
+            kept.append(output)
+        cell.outputs = kept
+        return cell, resources

@@ -1,0 +1,77 @@
+"""The integrity report: what the out-of-process re-check (grader.recheck) found, for the whole class.
+
+``ROOT/integrity.json`` keeps every verdict of the latest grading of each submission (so an incremental re-grade
+keeps the report of the submissions it skipped); ``ROOT/integrity.csv`` lists, one row per hidden test, the tests
+that scored lower outside the student's kernel — with both scores and the reason — and the tests that could not be
+re-checked.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+from grader.recheck import Verdict, loads
+
+JSON_FILE = "integrity.json"
+CSV_FILE = "integrity.csv"
+COLUMNS = ("student", "assignment", "notebook", "test", "in_kernel", "out_of_process", "max_points", "status",
+           "reason")
+
+
+class IntegrityLog:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.json_path = root / JSON_FILE
+        self.csv_path = root / CSV_FILE
+        try:
+            self.entries: dict[str, dict[str, list[dict[str, Any]]]] = json.loads(self.json_path.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            self.entries = {}
+
+    def record(self, student: str, assignment: str, integrity: dict[str, bytes]) -> None:
+        self.entries[f"{student}/{assignment}"] = {nb: [v.__dict__ for v in loads(data)]
+                                                   for nb, data in integrity.items()}
+
+    def verdicts(self) -> list[tuple[str, str, str, Verdict]]:
+        return [(slot.split("/")[0], slot.split("/")[1], nb, Verdict(**v))
+                for slot, notebooks in sorted(self.entries.items())
+                for nb, verdicts in sorted(notebooks.items()) for v in verdicts]
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Flagged tests, and tests whose re-check failed; the fine ones and the kernel-only ones are left out."""
+        rows = []
+        for student, assignment, notebook, v in self.verdicts():
+            if v.flagged:
+                status = "flagged: the lower, out-of-process score counts"
+            elif v.out_of_process is None and v.reason.startswith("re-check failed"):
+                status = "not re-checked (grader error): in-kernel score kept"
+            else:
+                continue
+            rows.append({"student": student, "assignment": assignment, "notebook": notebook, "test": v.grade_id,
+                         "in_kernel": v.in_kernel, "out_of_process": v.out_of_process, "max_points": v.max_points,
+                         "status": status, "reason": v.reason})
+        return rows
+
+    def flagged(self) -> list[dict[str, Any]]:
+        return [row for row in self.rows() if row["status"].startswith("flagged")]
+
+    def save(self) -> None:
+        tmp = self.json_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.entries, indent=1, sort_keys=True, ensure_ascii=False))
+        tmp.replace(self.json_path)
+        with self.csv_path.open("w", newline="", encoding="utf-8") as file:
+            writer = csv.DictWriter(file, fieldnames=COLUMNS)
+            writer.writeheader()
+            writer.writerows(self.rows())
+
+    def summary(self) -> str:
+        verdicts = self.verdicts()
+        rechecked = sum(v.out_of_process is not None for *_, v in verdicts)
+        flagged = self.flagged()
+        students = sorted({row["student"] for row in flagged})
+        line = (f"integrity: {rechecked} hidden test(s) re-checked outside the students' kernels, "
+                f"{len(flagged)} flagged")
+        return line + (f" ({', '.join(students)}): see {self.csv_path}" if flagged else "")
