@@ -12,13 +12,22 @@ STAMP  := $(VENV)/.installed
 # nbgrader shells out to `alembic`, which lives next to the venv's python.
 RUN    := PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python
 
-.PHONY: setup system demo test lint release bench lab clean
+.PHONY: setup sandbox system demo test lint release bench lab clean
 
 setup: $(STAMP)
 
-# System packages the tests use: a PostgreSQL server (to prove the gradebook works there). Installed with apt when
-# missing and possible (root on Debian/Ubuntu); otherwise the PostgreSQL test says it was skipped and why.
-system:
+# System packages: bubblewrap (the sandbox every submission runs in; grading refuses to run without it unless told
+# --no-sandbox) and a PostgreSQL server (to prove the gradebook works there). Installed with apt when missing and
+# possible (root on Debian/Ubuntu); otherwise `make` says what to install.
+sandbox:
+	@if ! command -v bwrap >/dev/null; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing bubblewrap (Debian package) for the grading sandbox"; \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -q bubblewrap >/dev/null; \
+		else echo "note: bubblewrap is missing: install it (sudo apt install bubblewrap) to grade"; fi; \
+	fi
+
+system: sandbox
 	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 			echo "installing postgresql (Debian package) for the tests"; \
@@ -33,7 +42,7 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
-demo: setup
+demo: setup sandbox
 	$(RUN) -m grader demo
 
 test: setup system lint

@@ -17,6 +17,8 @@ from pathlib import Path
 import nbformat
 
 from grader.course import GraderError, graded_assignments
+from grader.hostile import DEMO_ATTACKS
+from grader.hostile import NOTEBOOK as ATTACKED_NOTEBOOK
 from grader.mutants import by_name
 from grader.submissions import answer_cells, fill
 
@@ -31,6 +33,7 @@ class Persona:
     solve: bool = True                      # False: the untouched release
     stop_after: tuple[str, ...] = ()        # leave every answer cell after these grade_ids unsolved
     written: bool = True                    # answers the written questions
+    attacks: dict[str, str] | None = None   # grade_id -> hostile source (grader.hostile), 01_lookup only
 
 
 PERSONAS: tuple[Persona, ...] = (
@@ -53,6 +56,8 @@ PERSONAS: tuple[Persona, ...] = (
             stop_after=("embed_lookup", "sparse_embedding_grad", "count_parameters", "rope_angles", "alibi_bias",
                         "factorized_embedding"),
             written=False),
+    Persona("mallory", "cheats: calls the grader's reference, patches the hidden tests' scoring",
+            attacks=DEMO_ATTACKS),
 )
 
 
@@ -61,6 +66,8 @@ def build_notebook(persona: Persona, assignment_name: str, notebook: str) -> nbf
     assignment = next(a for a in graded_assignments() if a.name == assignment_name)
     mutants = [by_name(name) for name in persona.mistakes]
     replace = {m.cell: m.source for m in mutants if m.notebook == notebook}
+    if persona.attacks and notebook == ATTACKED_NOTEBOOK:
+        replace.update(persona.attacks)
     if not persona.solve:
         return fill(assignment, notebook, solve=False)
     nb = fill(assignment, notebook, replace)

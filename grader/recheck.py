@@ -28,6 +28,7 @@ import importlib
 import io
 import json
 import os
+import re
 import shutil
 import socket
 import time
@@ -149,6 +150,7 @@ class Connection:
     def __init__(self, path: Path, deadline: float) -> None:
         self.conn: socket.socket | None = None
         self.problems: list[str] = []
+        self.tests: dict[str, str] = {}
         self.lost = ""
         while time.monotonic() < deadline:
             try:
@@ -173,6 +175,7 @@ class Connection:
         conn.settimeout(CALL_SECONDS)
         self.conn = conn
         self.problems = [str(p) for p in hello.get("problems", [])]
+        self.tests = {str(k): str(v) for k, v in (hello.get("tests") or {}).items()}
 
     def call(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         import torch
@@ -302,17 +305,15 @@ def recheck_notebook(zygote: Zygote, work: Path, source: dict[str, Any], submitt
     """Re-check every hidden test of one graded notebook out of process; one verdict per hidden test."""
     tests = hidden_tests(source)
     in_kernel = in_kernel_scores(autograded)
-    verdicts = [Verdict(t.grade_id, t.name, in_kernel.get(t.grade_id), None, t.points, "checked in the kernel only: "
-                        "its subject is a class or a module, which cannot cross the sandbox as plain data")
-                for t in tests if not t.rechecked]
+    verdicts = [_kernel_only(t, in_kernel.get(t.grade_id), autograded) for t in tests if not t.rechecked]
     remote = [t for t in tests if t.rechecked]
-    if not remote:
-        return verdicts
+    visible = visible_tests(source)
     for leftover in work.iterdir():
         shutil.rmtree(leftover, ignore_errors=True) if leftover.is_dir() else leftover.unlink(missing_ok=True)
     path = work / "calls.sock"
     cells = student_cells(submitted, source, fatal_sources(autograded))
-    child = zygote.spawn("recheck", cells=cells, socket=str(path), cwd=str(work),
+    child = zygote.spawn("recheck", cells=cells, tests=[[g, src] for g, (src, _) in visible.items()],
+                         socket=str(path), cwd=str(work),
                          limits=limits, env={"PATH": os.environ.get("PATH", "")},
                          cell_seconds=CALL_SECONDS)
     connection = Connection(path, time.monotonic() + START_SECONDS)
@@ -323,10 +324,51 @@ def recheck_notebook(zygote: Zygote, work: Path, source: dict[str, Any], submitt
                 reason = connection.lost
             verdicts.append(Verdict(test.grade_id, test.name, in_kernel.get(test.grade_id), score, test.points,
                                     reason))
+        for grade_id, (_, points) in visible.items():
+            failure = connection.tests.get(grade_id, connection.lost or "not run")
+            verdicts.append(Verdict(grade_id, grade_id.removesuffix("_visible"), in_kernel.get(grade_id),
+                                    0.0 if failure else points, points, failure))
     finally:
         connection.close()
         child.kill()
-    return sorted(verdicts, key=lambda v: [t.grade_id for t in tests].index(v.grade_id))
+    order = [c.get("metadata", {}).get("nbgrader", {}).get("grade_id") for c in source["cells"]]
+    return sorted(verdicts, key=lambda v: order.index(v.grade_id) if v.grade_id in order else len(order))
+
+
+REPORT = re.compile(r"— hidden tests: \d+ of \d+ properties hold, ([\d.]+) of ([\d.]+) points")
+
+
+def _kernel_only(test: HiddenTest, in_kernel: float | None, autograded: Any) -> Verdict:
+    """A test that cannot be re-checked out of process: at least its printed report must match its score.
+
+    ``grader.properties.score`` prints "… hidden tests: N of M properties hold, E of P points" and returns E; a
+    cell that earned points without that line, or with another E, did not run the test as written.
+    """
+    note = "checked in the kernel only: its subject is a class or a module, which cannot cross the sandbox"
+    if not in_kernel:
+        return Verdict(test.grade_id, test.name, in_kernel, None, test.points, note)
+    cell = next((c for c in autograded.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+                 == test.grade_id), None)
+    text = "".join(o.get("text", "") for o in (cell.get("outputs", []) if cell else [])
+                   if o.get("output_type") == "stream")
+    reports = REPORT.findall(text)
+    if len(reports) == 1 and abs(float(reports[0][0]) - in_kernel) < 1e-6:
+        return Verdict(test.grade_id, test.name, in_kernel, None, test.points, note)
+    return Verdict(test.grade_id, test.name, in_kernel, 0.0, test.points,
+                   "the hidden test's report is missing or does not match its score: the test did not run as "
+                   "written (test cells rewritten, or the checker patched)")
+
+
+def visible_tests(source_notebook: dict[str, Any]) -> dict[str, tuple[str, float]]:
+    """grade id -> (source, points) of every visible (not hidden) autograded test cell of an instructor notebook."""
+    found = {}
+    for cell in source_notebook["cells"]:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        text = "".join(cell.get("source", ""))
+        if (cell.get("cell_type") == "code" and meta.get("grade") and not meta.get("solution")
+                and "BEGIN HIDDEN TESTS" not in text):
+            found[meta["grade_id"]] = (text, float(meta.get("points", 0)))
+    return found
 
 
 def apply_verdicts(autograded: Any, verdicts: list[Verdict]) -> int:
@@ -341,7 +383,7 @@ def apply_verdicts(autograded: Any, verdicts: list[Verdict]) -> int:
             continue
         kept = [o for o in cell.get("outputs", []) if o.get("output_type") == "stream" and o.get("name") == "stdout"]
         note = (f"\n⚠ Integrity check: this test earned {verdict.in_kernel:g} of {verdict.max_points:g} points in "
-                f"your notebook's kernel but {verdict.out_of_process:g} when your `{verdict.name}` was called in a "
+                f"your notebook's kernel but {verdict.out_of_process:g} when `{verdict.name}` was checked again in a "
                 f"separate, clean process. The lower score counts. What failed there: {verdict.reason or '—'}\n")
         cell["outputs"] = [*kept, from_dict({"output_type": "stream", "name": "stdout", "text": note}),
                            from_dict({"output_type": "execute_result", "execution_count": cell.get("execution_count"),

@@ -217,6 +217,25 @@ def run_cells(cells: list[str], namespace: dict[str, Any], seconds: int) -> list
     return problems
 
 
+def run_test(source: str, namespace: dict[str, Any], seconds: int) -> str:
+    """Run a visible test cell; "" if it passed, else what it raised."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    signal.alarm(seconds)
+    try:
+        exec(compile(TransformerManager().transform_cell(source), "<test>", "exec"), namespace)  # the test itself
+        return ""
+    except _CellTimeout:
+        return f"stopped after {seconds} s"
+    except BaseException as err:  # any failure of the test is its verdict
+        try:
+            return f"{type(err).__name__}: {str(err)[:500]}"
+        except Exception:
+            return type(err).__name__
+    finally:
+        signal.alarm(0)
+
+
 def _mro_names(err: BaseException) -> list[str]:
     return [f"{k.__module__}.{k.__qualname__}" for k in type(err).__mro__]
 
@@ -228,12 +247,14 @@ def main(request: dict[str, Any]) -> None:
     os.dup2(devnull, 2)
     os.environ["NBGRADER_EXECUTION"] = "autograde"
     namespace: dict[str, Any] = {"__name__": "__main__"}
-    problems = run_cells(request["cells"], namespace, int(request.get("cell_seconds", 60)))
+    seconds = int(request.get("cell_seconds", 60))
+    problems = run_cells(request["cells"], namespace, seconds)
+    tests = {str(grade_id): run_test(source, namespace, seconds) for grade_id, source in request.get("tests", [])}
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(request["socket"])
     server.listen(1)
     conn, _ = server.accept()
-    send(conn, {"ready": True, "problems": problems[:50]})
+    send(conn, {"ready": True, "problems": problems[:50], "tests": tests})
     import numpy as np
 
     while True:

@@ -163,3 +163,15 @@ def test_nbgrader_validate_accepts_a_completed_student_notebook(tmp_path: Path) 
             result = subprocess.run([str(Path(sys.executable).parent / "nbgrader"), "validate", str(path)],
                                     cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
             assert "Success! Your notebook passes all the tests." in result.stdout, result.stdout + result.stderr
+
+
+def test_demo_flags_the_hostile_student_in_the_integrity_report(demo: tuple[subprocess.CompletedProcess, Path]
+                                                                 ) -> None:
+    result, root = demo
+    report = [line for line in result.stdout.splitlines() if line.startswith("  mallory ")]
+    assert "integrity:" in result.stdout and report, result.stdout[-3000:]
+    assert any("one_hot" in line for line in report) and any("embed_lookup" in line for line in report), report
+    assert (root / "integrity.csv").is_file()
+    table = _table(result.stdout)
+    mallory = float(table["mallory"]["01_lookup"].split("/")[0])
+    assert mallory < float(table["ada"]["01_lookup"].split("/")[0]), "cheating must not pay"

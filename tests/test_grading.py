@@ -150,3 +150,18 @@ def test_grades_export(graded_class: GradedClass) -> None:
     assert "student_id" in long_csv.read_text().splitlines()[0]
     text = format_table(table)
     assert re.search(rf"^{RELEASE}\s+0/", text, re.M), text
+
+
+def test_the_integrity_recheck_flags_no_honest_submission(graded_class: GradedClass) -> None:
+    """Solution, release and all mutants: the out-of-process scores never fall below the in-kernel ones."""
+    from grader.integrity import IntegrityLog
+
+    log = IntegrityLog(graded_class.root)
+    assert not log.flagged(), log.flagged()[:3]
+    failed = [row for row in log.rows() if "grader error" in row["status"]]
+    assert not failed, failed[:3]
+    solution = [v for student, _, _, v in log.verdicts() if student == SOLUTION]
+    rechecked = [v for v in solution if v.out_of_process is not None]
+    assert len(rechecked) >= 40, "every function's hidden and visible tests are re-checked out of process"
+    assert all(v.out_of_process == v.max_points for v in rechecked), [v for v in rechecked
+                                                                      if v.out_of_process != v.max_points]

@@ -1,0 +1,321 @@
+"""Hostile and broken submissions, each with an honest twin: what the sandbox and the re-check must withstand.
+
+A :class:`Case` builds a submitted notebook of ``01_lookup`` (the first graded notebook) and its *twin*: the same
+notebook without the attack (the honest version of what the student actually achieved). ``tests/test_hostile.py``
+grades all of them in one run of the real pipeline and holds each case to its ``expect``:
+
+* ``"flagged"``  — the attack gains points in the kernel; the re-check must flag it and the final score must not
+  exceed the twin's;
+* ``"no gain"``  — the attack fails already (the sandbox, exact type checks): score ≤ twin, grading survives;
+* ``"same"``     — an odd but honest submission (renamed, reordered, split cells, outputs of 100 MB, …): it must
+  score exactly what its twin scores.
+
+The demo class includes one hostile student built from the first cases (:data:`DEMO_ATTACKS`).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import nbformat
+from nbformat import NotebookNode
+
+from grader.course import REPO, Assignment, graded_assignments
+from grader.submissions import answer_cells, fill
+
+NOTEBOOK = "01_lookup"
+
+ONE_HOT = '''def one_hot(ids, num_classes):
+    ids = check_ids(ids, num_classes)
+    return (ids[..., None] == np.arange(num_classes)).astype(np.float64)'''
+WRONG_ONE_HOT = '''def one_hot(ids, num_classes):
+    ids = np.asarray(ids)
+    return np.zeros(ids.shape + (num_classes,))'''
+STUB_ONE_HOT = '''def one_hot(ids, num_classes):
+    raise NotImplementedError'''
+WRONG_EMBED_LOOKUP = '''def embed_lookup(ids, E):
+    return E[np.asarray(ids) % E.shape[0]]   # no validation: bad ids wrap around'''
+
+IMPORT_REFERENCE = '''def one_hot(ids, num_classes):
+    from grader.reference.lookup import one_hot as reference   # the grader's own answer
+    return reference(ids, num_classes)'''
+REWRITE_TESTS = WRONG_ONE_HOT + '''
+
+
+def _blank_the_tests(lines):
+    """An IPython input transformer: every test cell becomes `pass`."""
+    text = "".join(lines)
+    return ["pass\\n"] if ("grade_" in text or "assert" in text) else lines
+
+
+try:
+    get_ipython().input_transformers_cleanup.append(_blank_the_tests)
+except NameError:
+    pass'''
+PATCH_SCORE = WRONG_EMBED_LOOKUP + '''
+
+
+try:  # make every hidden test report full marks
+    import grader.hidden.lookup as _hidden
+    _hidden.score = lambda title, properties, points: points
+except ImportError:
+    pass'''
+EQ_ALWAYS_TRUE = '''class _Yes(np.ndarray):
+    def __eq__(self, other):
+        return np.ones(np.broadcast(self, other).shape, dtype=bool)
+
+
+def one_hot(ids, num_classes):
+    ids = np.asarray(ids)
+    return np.zeros(ids.shape + (num_classes,)).view(_Yes)'''
+HIDE_TRACEBACKS = STUB_ONE_HOT + '''
+
+
+try:
+    get_ipython().showtraceback = lambda *args, **kwargs: None   # errors vanish (nbgrader#1324)
+except NameError:
+    pass'''
+READ_SOLUTIONS = f'''def one_hot(ids, num_classes):
+    import json
+    try:
+        nb = json.load(open({str(REPO / "solutions" / NOTEBOOK / (NOTEBOOK + ".ipynb"))!r}))
+    except OSError:
+        raise NotImplementedError
+    source = next("".join(c["source"]) for c in nb["cells"] if "def one_hot" in "".join(c["source"]))
+    namespace = {{"np": np, "check_ids": check_ids}}
+    exec(source, namespace)
+    return namespace["one_hot"](ids, num_classes)'''
+NETWORK = ONE_HOT + '''
+
+
+import urllib.request
+try:
+    urllib.request.urlopen("https://pypi.org/simple/", timeout=3).read()
+    REACHED_THE_NETWORK = True
+except Exception:
+    REACHED_THE_NETWORK = False'''
+SIGNAL_OTHERS = ONE_HOT + '''
+
+
+import os
+import signal
+for pid in range(1, 400):
+    try:
+        os.kill(pid, signal.SIGKILL)   # the zygote, the grader, other students' kernels
+    except (OSError, ProcessLookupError):
+        pass'''
+SYS_EXIT = ONE_HOT + '''
+
+
+import sys
+sys.exit("done here")'''
+OS_EXIT = ONE_HOT + '''
+
+
+import os
+if os.environ.get("NBGRADER_EXECUTION"):
+    os._exit(3)'''
+SWALLOW_INTERRUPT = ONE_HOT + '''
+
+
+import os
+import time
+while os.environ.get("NBGRADER_EXECUTION"):
+    try:
+        time.sleep(0.05)
+    except KeyboardInterrupt:
+        pass'''
+FORK_BOMB = ONE_HOT + '''
+
+
+import os
+if os.environ.get("NBGRADER_EXECUTION"):
+    while True:
+        try:
+            os.fork()
+        except OSError:
+            pass'''
+MEMORY_HOG = ONE_HOT + '''
+
+
+import os
+if os.environ.get("NBGRADER_EXECUTION"):
+    hog = np.ones(2**32, dtype=np.float64)   # 32 GB'''
+HUGE_PRINT = ONE_HOT + '''
+
+
+print("x" * 100_000_000)'''
+WRITE_PARENT = ONE_HOT + '''
+
+
+for path in ("../escape.txt", "../../escape.txt", "/tmp/escape.txt"):
+    try:
+        with open(path, "w") as file:
+            file.write("written by a student")
+    except OSError:
+        pass'''
+
+
+@dataclass(frozen=True)
+class Case:
+    """A submission of 01_lookup (``make``) and its honest twin (``twin``), both as notebook bytes."""
+
+    name: str
+    what: str
+    expect: str                                   # "flagged", "no gain" or "same"
+    make: Callable[[], bytes]
+    twin: Callable[[], bytes]
+    tags: tuple[str, ...] = field(default=())
+
+
+def _assignment() -> Assignment:
+    return next(a for a in graded_assignments() if NOTEBOOK in a.notebooks)
+
+
+def solution(replace: dict[str, str] | None = None) -> NotebookNode:
+    return fill(_assignment(), NOTEBOOK, replace or {})
+
+
+def _bytes(nb: NotebookNode) -> bytes:
+    return nbformat.writes(nb).encode()
+
+
+def _with(replace: dict[str, str]) -> Callable[[], bytes]:
+    return lambda: _bytes(solution(replace))
+
+
+def _transformed(change: Callable[[NotebookNode], NotebookNode | bytes]) -> Callable[[], bytes]:
+    def make() -> bytes:
+        out = change(solution())
+        return out if isinstance(out, bytes) else _bytes(out)
+    return make
+
+
+# ------------------------------------------------------------------------------------------------ odd formats
+
+
+def _strip_nbgrader_metadata(nb: NotebookNode) -> NotebookNode:
+    """What Colab and some editors do: every cell loses nbgrader's metadata (and its ids)."""
+    for cell in nb.cells:
+        cell.metadata.pop("nbgrader", None)
+    return nb
+
+
+def _delete_test_cells(nb: NotebookNode) -> NotebookNode:
+    nb.cells = [c for c in nb.cells if not (c.metadata.get("nbgrader", {}).get("grade")
+                                            and not c.metadata["nbgrader"].get("solution"))]
+    return nb
+
+
+def _duplicate_answer_cell(nb: NotebookNode) -> NotebookNode:
+    cell = answer_cells(nb)["one_hot"]
+    nb.cells.insert(nb.cells.index(cell), copy.deepcopy(cell))
+    return nb
+
+
+def _split_answer_cell(nb: NotebookNode) -> NotebookNode:
+    """The student moved a helper into a new cell of its own, under the answer cell."""
+    cell = answer_cells(nb)["one_hot"]
+    cell.source = ("def _onehot_rows(ids, num_classes):\n"
+                   "    return (ids[..., None] == np.arange(num_classes)).astype(np.float64)\n\n\n"
+                   "def one_hot(ids, num_classes):\n    return _onehot_rows(check_ids(ids, num_classes), num_classes)")
+    helper = nbformat.v4.new_code_cell("_onehot_rows = _onehot_rows  # kept in a cell of its own")
+    nb.cells.insert(nb.cells.index(cell) + 1, helper)
+    return nb
+
+
+def _reorder_markdown(nb: NotebookNode) -> NotebookNode:
+    """Two explanatory Markdown cells swapped and a scratch cell added: nothing graded moves."""
+    plain = [i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and "nbgrader" not in c.metadata]
+    i, j = plain[1], plain[2]
+    nb.cells[i], nb.cells[j] = nb.cells[j], nb.cells[i]
+    nb.cells.append(nbformat.v4.new_code_cell("scratch = 1 + 1"))
+    return nb
+
+
+def _edit_test_cells(nb: NotebookNode) -> NotebookNode:
+    """The student 'fixed' the visible tests so they pass whatever one_hot does."""
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id", "").endswith("_visible"):
+            cell.source = "pass"
+    answer_cells(nb)["one_hot"].source = WRONG_ONE_HOT
+    return nb
+
+
+def _old_nbformat(nb: NotebookNode) -> bytes:
+    """Saved as nbformat 3 (an old Jupyter)."""
+    return nbformat.writes(nbformat.convert(nb, 3), version=3).encode()
+
+
+def _huge_outputs(nb: NotebookNode) -> NotebookNode:
+    """Handed in with 100 MB of output in one cell."""
+    cell = answer_cells(nb)["one_hot"]
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="y" * 100_000_000)]
+    return nb
+
+
+def _not_json(_: NotebookNode) -> bytes:
+    return b'{"cells": [ this is not JSON'
+
+
+def _not_a_notebook(_: NotebookNode) -> bytes:
+    return json.dumps({"hello": "world"}).encode()
+
+
+CASES: tuple[Case, ...] = (
+    # Integrity: points gained in the kernel, caught outside it.
+    Case("import-reference", "one_hot calls the grader's reference implementation", "flagged",
+         _with({"one_hot": IMPORT_REFERENCE}), _with({"one_hot": STUB_ONE_HOT})),
+    Case("rewrite-test-cells", "an IPython input transformer turns every test cell into `pass`", "flagged",
+         _with({"one_hot": REWRITE_TESTS}), _with({"one_hot": WRONG_ONE_HOT})),
+    Case("patch-the-checker", "monkeypatches the hidden tests' scoring to always give full marks", "flagged",
+         _with({"embed_lookup": PATCH_SCORE}), _with({"embed_lookup": WRONG_EMBED_LOOKUP})),
+    Case("eq-always-true", "returns an ndarray subclass whose == is always True", "no gain",
+         _with({"one_hot": EQ_ALWAYS_TRUE}), _with({"one_hot": WRONG_ONE_HOT})),
+    Case("hide-tracebacks", "replaces IPython's showtraceback so errors print nothing", "no gain",
+         _with({"one_hot": HIDE_TRACEBACKS}), _with({"one_hot": STUB_ONE_HOT})),
+    Case("read-solutions", "reads the instructor's notebook in solutions/ and runs its answer", "no gain",
+         _with({"one_hot": READ_SOLUTIONS}), _with({"one_hot": STUB_ONE_HOT})),
+    Case("network", "downloads from the internet while graded", "same",
+         _with({"one_hot": NETWORK}), _with({})),
+    Case("kill-other-processes", "SIGKILLs every pid it can reach", "same",
+         _with({"one_hot": SIGNAL_OTHERS}), _with({})),
+    # Robustness: the grader survives, the student keeps what they earned.
+    Case("sys-exit", "calls sys.exit() after defining one_hot", "same", _with({"one_hot": SYS_EXIT}), _with({})),
+    Case("os-exit", "kills its kernel with os._exit() in the one_hot cell", "no gain",
+         _with({"one_hot": OS_EXIT}), _with({"one_hot": STUB_ONE_HOT}), tags=("crash",)),
+    Case("swallow-interrupt", "loops forever, swallowing KeyboardInterrupt", "no gain",
+         _with({"one_hot": SWALLOW_INTERRUPT}), _with({"one_hot": STUB_ONE_HOT}), tags=("crash",)),
+    Case("fork-bomb", "forks until the process limit, forever", "no gain",
+         _with({"one_hot": FORK_BOMB}), _with({"one_hot": STUB_ONE_HOT}), tags=("crash",)),
+    Case("memory-hog", "allocates 32 GB", "same", _with({"one_hot": MEMORY_HOG}), _with({})),
+    Case("huge-print", "prints 100 MB while graded", "same", _with({"one_hot": HUGE_PRINT}), _with({})),
+    Case("write-outside", "writes files into ../, ../../ and /tmp", "same", _with({"one_hot": WRITE_PARENT}),
+         _with({})),
+    # Odd but honest formats.
+    Case("metadata-stripped", "every cell lost nbgrader's metadata (Colab, VS Code)", "same",
+         _transformed(_strip_nbgrader_metadata), _with({}), tags=("format",)),
+    Case("test-cells-deleted", "deleted every test cell", "same", _transformed(_delete_test_cells), _with({}),
+         tags=("format",)),
+    Case("answer-duplicated", "the one_hot answer cell appears twice", "same",
+         _transformed(_duplicate_answer_cell), _with({}), tags=("format",)),
+    Case("answer-split", "part of the one_hot answer moved into a new cell", "same",
+         _transformed(_split_answer_cell), _with({}), tags=("format",)),
+    Case("cells-reordered", "explanatory cells swapped, a scratch cell added", "same",
+         _transformed(_reorder_markdown), _with({}), tags=("format",)),
+    Case("test-cells-edited", "visible test cells replaced by `pass`, one_hot wrong", "same",
+         _transformed(_edit_test_cells), _with({"one_hot": WRONG_ONE_HOT}), tags=("format",)),
+    Case("nbformat-3", "saved in the old nbformat 3", "same", _transformed(_old_nbformat), _with({}),
+         tags=("format",)),
+    Case("outputs-100mb", "handed in with 100 MB of output", "same", _transformed(_huge_outputs), _with({}),
+         tags=("format",)),
+)
+# Not gradable at all: reported per student, nothing else lost.
+UNREADABLE: dict[str, Callable[[], bytes]] = {
+    "invalid-json": _transformed(_not_json),
+    "not-a-notebook": _transformed(_not_a_notebook),
+}
+DEMO_ATTACKS = {"one_hot": IMPORT_REFERENCE, "embed_lookup": PATCH_SCORE}
