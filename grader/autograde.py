@@ -45,6 +45,7 @@ class Outcome:
     seconds: float
     problem: str = ""       # why grading or feedback failed, in nbgrader's words
     skipped: bool = False   # unchanged since the last grading (incremental re-grade)
+    notes: tuple[str, ...] = ()  # what was repaired in a copy of the submission before grading
 
 
 def default_jobs() -> int:
@@ -301,9 +302,12 @@ def autograde(
         if not result.ok or problem:
             state.pop(f"{task.student}/{task.assignment}", None)
             _save_state(root, state)
-        outcome = Outcome(task.student, task.assignment, result.ok and not problem, result.seconds, problem)
+        outcome = Outcome(task.student, task.assignment, result.ok and not problem, result.seconds, problem,
+                          notes=tuple(result.notes))
         outcomes.append(outcome)
         tracker(outcome)
+        for note in result.notes:
+            say(f"  note: {task.student}/{note}")
     say(tracker.summary())
     integrity.save()
     say(integrity.summary())

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from grader.course import COURSE
+from grader.repair import repair_bytes
 from grader.sandbox import Isolation
 
 if TYPE_CHECKING:
@@ -64,6 +66,7 @@ class Result:
     autograded: dict[str, bytes] = field(default_factory=dict)  # notebook name -> autograded notebook
     feedback: dict[str, bytes] = field(default_factory=dict)    # notebook name -> feedback HTML
     integrity: dict[str, bytes] = field(default_factory=dict)   # notebook name -> re-check verdicts (JSON)
+    notes: list[str] = field(default_factory=list)              # what was repaired before grading, for the report
 
 
 # ------------------------------------------------------------------------------------------------- worker side
@@ -188,7 +191,12 @@ def execute_task(task: Task, template_db: bytes, settings: Settings | None = Non
     _clear(worker)
     folder = worker.root / "submitted" / task.student / task.assignment
     folder.mkdir(parents=True)
+    notes = []
     for name, data in task.notebooks.items():
+        release = COURSE / task.assignment / f"{name}.ipynb"
+        if release.is_file():
+            data, repaired = repair_bytes(data, str(release))  # a copy: the student's file stays as it is
+            notes += [f"{name}: {note}" for note in repaired]
         (folder / f"{name}.ipynb").write_bytes(data)
     if task.timestamp:
         (folder / "timestamp.txt").write_text(task.timestamp)
@@ -209,7 +217,7 @@ def execute_task(task: Task, template_db: bytes, settings: Settings | None = Non
         task.student, task.assignment, not problem, time.perf_counter() - start, problem,
         autograded={p.stem: p.read_bytes() for p in sorted(autograded_dir.glob("*.ipynb"))} if not problem else {},
         feedback={p.stem: p.read_bytes() for p in sorted(feedback_dir.glob("*.html"))} if not problem else {},
-        integrity=integrity,
+        integrity=integrity, notes=notes,
     )
 
 

@@ -102,7 +102,10 @@ SIGNAL_OTHERS = ONE_HOT + '''
 
 import os
 import signal
+mine = {int(tid) for tid in os.listdir("/proc/self/task")}   # our own threads: killing one kills us
 for pid in range(1, 400):
+    if pid in mine:
+        continue
     try:
         os.kill(pid, signal.SIGKILL)   # the zygote, the grader, other students' kernels
     except (OSError, ProcessLookupError):
@@ -273,7 +276,7 @@ CASES: tuple[Case, ...] = (
          _with({"one_hot": REWRITE_TESTS}), _with({"one_hot": WRONG_ONE_HOT})),
     Case("patch-the-checker", "monkeypatches the hidden tests' scoring to always give full marks", "flagged",
          _with({"embed_lookup": PATCH_SCORE}), _with({"embed_lookup": WRONG_EMBED_LOOKUP})),
-    Case("eq-always-true", "returns an ndarray subclass whose == is always True", "no gain",
+    Case("eq-always-true", "returns an ndarray subclass whose == is always True", "flagged",
          _with({"one_hot": EQ_ALWAYS_TRUE}), _with({"one_hot": WRONG_ONE_HOT})),
     Case("hide-tracebacks", "replaces IPython's showtraceback so errors print nothing", "no gain",
          _with({"one_hot": HIDE_TRACEBACKS}), _with({"one_hot": STUB_ONE_HOT})),

@@ -313,6 +313,7 @@ def recheck_notebook(zygote: Zygote, work: Path, source: dict[str, Any], submitt
     path = work / "calls.sock"
     cells = student_cells(submitted, source, fatal_sources(autograded))
     child = zygote.spawn("recheck", cells=cells, tests=[[g, src] for g, (src, _) in visible.items()],
+                         plain=[t.name for t in remote],
                          socket=str(path), cwd=str(work),
                          limits=limits, env={"PATH": os.environ.get("PATH", "")},
                          cell_seconds=CALL_SECONDS)
