@@ -112,7 +112,9 @@ def prepare(root: Path, db_url: str, students: Iterable[str], fingerprint: str) 
 # ------------------------------------------------------------------------------------------------ incremental
 
 
-GRADING_CODE = ("grader/hidden", "grader/reference", "grader/checks.py", "grader/properties.py", "grader/feedback.py")
+GRADING_CODE = ("grader/hidden", "grader/reference", "grader/checks.py", "grader/properties.py", "grader/feedback.py",
+                "grader/execute.py", "grader/recheck.py", "grader/recheck_server.py", "grader/repair.py",
+                "grader/sandbox.py", "grader/zygote.py", "grader/executor.py")
 GRADING_PACKAGES = ("nbgrader", "torch", "numpy", "matplotlib", "ipykernel", "nbclient", "nbconvert")
 
 
@@ -307,7 +309,7 @@ def autograde(
         outcomes.append(outcome)
         tracker(outcome)
         for note in result.notes:
-            say(f"  note: {task.student}/{note}")
+            say(f"  note: {task.student}/{task.assignment}: {note}")
     say(tracker.summary())
     integrity.save()
     say(integrity.summary())

@@ -155,6 +155,34 @@ def _clear(worker: _Worker) -> None:
         leftover.unlink(missing_ok=True)
 
 
+def match_notebooks(task: Task) -> tuple[dict[str, bytes], list[str], str]:
+    """The submitted notebooks under the names the assignment expects, notes on what was renamed or left out, and
+    why the submission cannot be graded ("" if it can).
+
+    A notebook saved under another name (``01_lookup (1).ipynb``, ``my_lookup.ipynb``) is graded as the expected one
+    when it is the only candidate; notebooks the assignment does not have are left out, with a note.
+    """
+    from grader.course import graded_assignments
+
+    expected = next((a.notebooks for a in graded_assignments() if a.name == task.assignment), tuple(task.notebooks))
+    notebooks = {name: data for name, data in task.notebooks.items() if name in expected}
+    others = sorted(name for name in task.notebooks if name not in expected)
+    missing = [name for name in expected if name not in notebooks]
+    notes = []
+    if len(missing) == 1 and len(others) == 1:
+        notebooks[missing[0]] = task.notebooks[others[0]]
+        notes.append(f"{others[0]}.ipynb was graded as {missing[0]}.ipynb (renamed?)")
+        missing, others = [], []
+    if others:
+        notes.append(f"not part of {task.assignment}, not graded: {', '.join(f'{n}.ipynb' for n in others)}")
+    if missing and not notebooks:
+        return {}, notes, (f"no {' or '.join(f'{n}.ipynb' for n in missing)} in the submission"
+                           + (f" (found {', '.join(f'{n}.ipynb' for n in others)})" if others else ""))
+    if missing:
+        notes.append(f"missing, scored 0: {', '.join(f'{n}.ipynb' for n in missing)}")
+    return notebooks, notes, ""
+
+
 def unreadable_notebooks(notebooks: dict[str, bytes]) -> list[str]:
     """Why each submitted notebook cannot be read as a notebook (empty list: all fine)."""
     import nbformat
@@ -184,14 +212,16 @@ def last_error(result: dict) -> str:
 def execute_task(task: Task, template_db: bytes, settings: Settings | None = None) -> Result:
     """Grade one submission in this worker's scratch course with nbgrader; return what it produced."""
     start = time.perf_counter()
-    problems = unreadable_notebooks(task.notebooks)
+    notebooks, notes, missing = match_notebooks(task)
+    problems = [missing] if missing else unreadable_notebooks(notebooks)
     if problems:
-        return Result(task.student, task.assignment, False, time.perf_counter() - start, "; ".join(problems))
+        return Result(task.student, task.assignment, False, time.perf_counter() - start, "; ".join(problems),
+                      notes=notes)
+    task = Task(task.student, task.assignment, notebooks, task.timestamp)
     worker = _scratch(template_db, settings or Settings())
     _clear(worker)
     folder = worker.root / "submitted" / task.student / task.assignment
     folder.mkdir(parents=True)
-    notes = []
     for name, data in task.notebooks.items():
         release = COURSE / task.assignment / f"{name}.ipynb"
         if release.is_file():

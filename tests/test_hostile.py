@@ -19,7 +19,7 @@ import pytest
 from grader import sandbox
 from grader.autograde import Outcome, autograde, default_jobs
 from grader.course import GraderError, default_db_url, graded_assignments
-from grader.hostile import CASES, NOTEBOOK, UNREADABLE, Case
+from grader.hostile import CASES, NOTEBOOK, UNREADABLE, Case, solution
 from grader.integrity import IntegrityLog
 from grader.sandbox import Isolation, Limits
 from tests.helpers import cell_grades
@@ -42,6 +42,10 @@ class Corpus:
     def autograded(self, student: str) -> nbformat.NotebookNode:
         path = self.root / "autograded" / student / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
         return nbformat.read(str(path), as_version=4)
+
+
+def solution_bytes() -> bytes:
+    return nbformat.writes(solution()).encode()
 
 
 def _sha(path: Path) -> str:
@@ -68,6 +72,14 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Corpus]:
         twin_of[case.name] = twins[twin]
     for name, make in UNREADABLE.items():
         submit(f"u-{name}", make())
+    honest = solution_bytes()
+    folder = root / "submitted"
+    for student, files in {"f-renamed": {f"{NOTEBOOK} (1).ipynb": honest},
+                           "f-extra-notebook": {f"{NOTEBOOK}.ipynb": honest, "scratch.ipynb": honest},
+                           "f-no-notebook": {"answers.txt": b"see attached"}}.items():
+        (folder / student / ASSIGNMENT).mkdir(parents=True)
+        for filename, data in files.items():
+            (folder / student / ASSIGNMENT / filename).write_bytes(data)
     hashes = {p: _sha(p) for p in (root / "submitted").rglob("*") if p.is_file()}
     isolation = Isolation(limits=Limits(cell_seconds=CELL_SECONDS))
     outcomes = autograde(root, jobs=default_jobs(), progress=lambda line: None, isolation=isolation)
@@ -89,6 +101,18 @@ def test_the_grader_never_crashes_and_unreadable_files_get_a_message(corpus: Cor
 
 
 @pytest.mark.parametrize("case", CASES, ids=_case_ids)
+def test_renamed_extra_and_missing_notebooks_get_a_fair_score_and_a_note(corpus: Corpus) -> None:
+    full = corpus.total(corpus.twin_of["network"])   # the twin of "network" is the full solution
+    for student in ("f-renamed", "f-extra-notebook"):
+        outcome = corpus.outcomes[student]
+        assert outcome.ok and corpus.total(student) == pytest.approx(full), (student, outcome)
+        assert outcome.notes, f"{student}: the report must say what was done"
+    assert "graded as 01_lookup.ipynb" in corpus.outcomes["f-renamed"].notes[0]
+    assert "scratch.ipynb" in corpus.outcomes["f-extra-notebook"].notes[0]
+    missing = corpus.outcomes["f-no-notebook"]
+    assert not missing.ok and f"no {NOTEBOOK}.ipynb in the submission" in missing.problem, missing
+
+
 def test_no_attack_scores_more_than_its_honest_twin(corpus: Corpus, case: Case) -> None:
     attack, twin = corpus.total(f"h-{case.name}"), corpus.total(corpus.twin_of[case.name])
     if case.expect == "same":

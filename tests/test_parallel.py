@@ -52,6 +52,10 @@ def test_sequential_cold_grading_matches_the_parallel_warm_class(graded_class: G
     sequential = _rows(default_db_url(tmp_path), students)
     parallel = {k: v for k, v in _rows(graded_class.db_url, students).items() if (k[0], k[2]) in set(SAMPLE)}
     assert sequential and sequential == parallel
+    index = notebook_index()
+    for student, notebook in SAMPLE:  # and the same feedback, byte for byte
+        relative = Path("feedback") / student / index[notebook].name / f"{notebook}.html"
+        assert (tmp_path / relative).read_bytes() == (graded_class.root / relative).read_bytes(), relative
 
 
 def test_dask_local_cluster_matches_the_class(graded_class: GradedClass, tmp_path: Path) -> None:
