@@ -127,16 +127,27 @@ class ResilientExecute(Execute):
 
 
 class LimitOutputSize(LimitOutput):
-    """nbgrader's ``LimitOutput`` (lines, traceback) plus a cap on the characters and bytes a cell keeps."""
+    """nbgrader's ``LimitOutput`` (lines, traceback) plus a cap on the characters and bytes a cell keeps, after
+    merging consecutive pieces of the same stream."""
 
     max_chars = Integer(100_000, help="characters of text output kept per cell (-1: no limit)").tag(config=True)
     max_data = Integer(2_000_000, help="bytes of rich output (images, HTML) kept per cell (-1: no limit)"
                        ).tag(config=True)
 
     def preprocess_cell(self, cell: NotebookNode, resources: Any, cell_index: int) -> Any:
-        cell, resources = super().preprocess_cell(cell, resources, cell_index)
         if cell.cell_type != "code":
             return cell, resources
+        # Consecutive pieces of one stream become one output: how a kernel happens to chunk its stdout depends on
+        # timing, and the same submission must give the same autograded notebook and feedback every time.
+        merged: list[NotebookNode] = []
+        for output in cell.outputs:
+            if (output.output_type == "stream" and merged and merged[-1].output_type == "stream"
+                    and merged[-1].name == output.name):
+                merged[-1].text += output.text
+            else:
+                merged.append(output)
+        cell.outputs = merged
+        cell, resources = super().preprocess_cell(cell, resources, cell_index)
         chars = data = 0
         kept = []
         for output in cell.outputs:

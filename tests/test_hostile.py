@@ -100,7 +100,6 @@ def test_the_grader_never_crashes_and_unreadable_files_get_a_message(corpus: Cor
             f"{name}: expected a per-student message naming the file, got {outcome.problem!r}")
 
 
-@pytest.mark.parametrize("case", CASES, ids=_case_ids)
 def test_renamed_extra_and_missing_notebooks_get_a_fair_score_and_a_note(corpus: Corpus) -> None:
     full = corpus.total(corpus.twin_of["network"])   # the twin of "network" is the full solution
     for student in ("f-renamed", "f-extra-notebook"):
@@ -113,6 +112,7 @@ def test_renamed_extra_and_missing_notebooks_get_a_fair_score_and_a_note(corpus:
     assert not missing.ok and f"no {NOTEBOOK}.ipynb in the submission" in missing.problem, missing
 
 
+@pytest.mark.parametrize("case", CASES, ids=_case_ids)
 def test_no_attack_scores_more_than_its_honest_twin(corpus: Corpus, case: Case) -> None:
     attack, twin = corpus.total(f"h-{case.name}"), corpus.total(corpus.twin_of[case.name])
     if case.expect == "same":
