@@ -23,7 +23,8 @@ sandbox:
 	@if ! command -v bwrap >/dev/null; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 			echo "installing bubblewrap (Debian package) for the grading sandbox"; \
-			DEBIAN_FRONTEND=noninteractive apt-get install -y -q bubblewrap >/dev/null; \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -q bubblewrap >/dev/null \
+				|| { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q bubblewrap >/dev/null; }; \
 		else echo "note: bubblewrap is missing: install it (sudo apt install bubblewrap) to grade"; fi; \
 	fi
 
