@@ -64,16 +64,16 @@ class ResilientExecute(Execute):
         try:
             cell, resources = super().preprocess_cell(cell, resources, index)
         except DeadKernelError:
-            cell.outputs = [self._error("KernelDied", f"the kernel {self._death_reason()} while this cell ran; "
-                                                      "grading went on with a new kernel")]
+            cell.outputs = [self._error("KernelDied", f"the kernel {self._death_reason()} while this cell (cell "
+                                                      f"{index + 1}) ran; grading went on with a new kernel")]
             self._restart(index)
             return cell, resources
         except CellTimeoutError:  # the kernel never went idle after the interrupt (KeyboardInterrupt swallowed)
             self._timed_out = True
         if self._timed_out:
             cell.outputs = [*cell.outputs, self._error(
-                "CellTimeoutError", f"this cell ran longer than {self.timeout} s and was stopped; grading went on "
-                                    "with a new kernel")]
+                "CellTimeoutError", f"this cell (cell {index + 1}) ran longer than {self.timeout} s and was "
+                                    "stopped; grading went on with a new kernel")]
             self._restart(index)
         return cell, resources
 

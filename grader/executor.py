@@ -155,6 +155,22 @@ def _clear(worker: _Worker) -> None:
         leftover.unlink(missing_ok=True)
 
 
+def kernel_incidents(autograded_dir: Path) -> list[str]:
+    """One line per cell whose kernel died or hung (grader.execute), for the instructor's report."""
+    import json
+
+    lines = []
+    for path in sorted(autograded_dir.glob("*.ipynb")):
+        for cell in json.loads(path.read_text(encoding="utf-8")).get("cells", []):
+            for output in cell.get("outputs", []):
+                if output.get("ename") in ("KernelDied", "CellTimeoutError") and "grading went on" in str(
+                        output.get("evalue", "")):
+                    grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+                    where = f" [{grade_id}]" if grade_id else ""
+                    lines.append(f"{path.stem}{where}: {output['evalue']}")
+    return lines
+
+
 def match_notebooks(task: Task) -> tuple[dict[str, bytes], list[str], str]:
     """The submitted notebooks under the names the assignment expects, notes on what was renamed or left out, and
     why the submission cannot be graded ("" if it can).
@@ -243,6 +259,8 @@ def execute_task(task: Task, template_db: bytes, settings: Settings | None = Non
         if not feedback.get("success"):
             problem = "feedback: " + last_error(feedback)
     feedback_dir = worker.root / "feedback" / task.student / task.assignment
+    if not problem:
+        notes += kernel_incidents(autograded_dir)
     return Result(
         task.student, task.assignment, not problem, time.perf_counter() - start, problem,
         autograded={p.stem: p.read_bytes() for p in sorted(autograded_dir.glob("*.ipynb"))} if not problem else {},

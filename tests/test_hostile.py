@@ -150,6 +150,8 @@ def test_a_dead_or_stuck_kernel_costs_one_cell_and_says_why(corpus: Corpus, case
     assert errors, f"{case.name}: the cell must say what happened to the kernel: {answer.outputs}"
     message = errors[-1].evalue
     assert "kernel" in message and ("s and was stopped" in message or "exited" in message or "killed" in message)
+    assert "(cell " in message, "the message names the cell"
+    assert any("[one_hot]" in note for note in corpus.outcomes[student].notes), "the report lists the incident"
 
 
 def test_submitted_files_are_never_modified(corpus: Corpus) -> None:
