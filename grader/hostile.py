@@ -42,6 +42,14 @@ WRONG_EMBED_LOOKUP = '''def embed_lookup(ids, E):
 IMPORT_REFERENCE = '''def one_hot(ids, num_classes):
     from grader.reference.lookup import one_hot as reference   # the grader's own answer
     return reference(ids, num_classes)'''
+IMPORT_REFERENCE_CLASS = "from grader.reference.lookup import Embedding   # the grader's own class"
+STUB_EMBEDDING = '''class Embedding(nn.Module):
+    def __init__(self, num_embeddings, embedding_dim):
+        super().__init__()
+        raise NotImplementedError()
+
+    def forward(self, ids):
+        raise NotImplementedError()'''
 REWRITE_TESTS = WRONG_ONE_HOT + '''
 
 
@@ -274,6 +282,8 @@ CASES: tuple[Case, ...] = (
          _with({"one_hot": IMPORT_REFERENCE}), _with({"one_hot": STUB_ONE_HOT})),
     Case("rewrite-test-cells", "an IPython input transformer turns every test cell into `pass`", "flagged",
          _with({"one_hot": REWRITE_TESTS}), _with({"one_hot": WRONG_ONE_HOT})),
+    Case("import-reference-class", "Embedding is the grader's reference class, imported", "flagged",
+         _with({"embedding_module": IMPORT_REFERENCE_CLASS}), _with({"embedding_module": STUB_EMBEDDING})),
     Case("patch-the-checker", "monkeypatches the hidden tests' scoring to always give full marks", "flagged",
          _with({"embed_lookup": PATCH_SCORE}), _with({"embed_lookup": WRONG_EMBED_LOOKUP})),
     Case("eq-always-true", "returns an ndarray subclass whose == is always True", "flagged",

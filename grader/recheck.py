@@ -208,6 +208,17 @@ class Connection:
             raise _exception(reply["raised"])
         return decode(reply["value"])
 
+    def defined(self, name: str) -> bool | None:
+        """Whether ``name`` exists among the student's definitions out of process (None: could not ask)."""
+        if self.conn is None:
+            return None
+        try:
+            send(self.conn, {"fn": name, "probe": True})
+            reply = receive(self.conn)
+        except (OSError, ValueError):
+            return None
+        return bool(reply.get("defined")) if reply else None
+
     def close(self) -> None:
         if self.conn is not None:
             with contextlib.suppress(OSError):
@@ -329,6 +340,7 @@ def recheck_notebook(zygote: Zygote, work: Path, source: dict[str, Any], submitt
             failure = connection.tests.get(grade_id, connection.lost or "not run")
             verdicts.append(Verdict(grade_id, grade_id.removesuffix("_visible"), in_kernel.get(grade_id),
                                     0.0 if failure else points, points, failure))
+        verdicts = [_cross_check(v, connection, verdicts) for v in verdicts]
     finally:
         connection.close()
         child.kill()
@@ -358,6 +370,23 @@ def _kernel_only(test: HiddenTest, in_kernel: float | None, autograded: Any) -> 
     return Verdict(test.grade_id, test.name, in_kernel, 0.0, test.points,
                    "the hidden test's report is missing or does not match its score: the test did not run as "
                    "written (test cells rewritten, or the checker patched)")
+
+
+def _cross_check(verdict: Verdict, connection: Connection, verdicts: list[Verdict]) -> Verdict:
+    """A kernel-only test that earned points is flagged when its subject does not exist out of process (e.g. it was
+    imported from the grader's reference) or when its visible test passed in the kernel but fails out of process."""
+    if verdict.out_of_process is not None or not verdict.in_kernel:
+        return verdict
+    reason = ""
+    if connection.defined(verdict.name) is False:
+        reason = (f"`{verdict.name}` is not defined when the student's cells run in a clean process (does it come "
+                  "from the grader's own files?)")
+    visible = next((v for v in verdicts if v.grade_id == verdict.grade_id.removesuffix("_hidden") + "_visible"), None)
+    if not reason and visible is not None and visible.flagged:
+        reason = f"its visible test passed in the kernel but not in a clean process ({visible.reason})"
+    if not reason:
+        return verdict
+    return Verdict(verdict.grade_id, verdict.name, verdict.in_kernel, 0.0, verdict.max_points, reason)
 
 
 def visible_tests(source_notebook: dict[str, Any]) -> dict[str, tuple[str, float]]:

@@ -276,6 +276,9 @@ def main(request: dict[str, Any]) -> None:
             break
         name = str(message.get("fn", ""))
         fn = namespace.get(name)
+        if message.get("probe"):  # is the name defined out here at all (a class the re-check cannot call)?
+            send(conn, {"defined": fn is not None, "type": type(fn).__name__})
+            continue
         if fn is None:
             send(conn, {"missing": True})
             continue
