@@ -36,6 +36,10 @@ KILLED_BY = {
 }
 
 
+# The errors ResilientExecute gives a cell that killed or hung the kernel (read by grader.recheck and the report).
+INCIDENT_ERRORS = ("KernelDied", "CellTimeoutError", "NotRun")
+
+
 def _is_test_cell(cell: NotebookNode) -> bool:
     meta = cell.get("metadata", {}).get("nbgrader", {})
     return bool(meta.get("grade")) and not meta.get("solution")
@@ -102,23 +106,21 @@ class ResilientExecute(Execute):
         """New kernel; run again, silently, every code cell before ``index`` that is not a test cell."""
         self._restarts += 1
         self.log.warning("restarting the kernel after cell %d", index)
-        run_sync(self.km.restart_kernel)(now=True)
-        run_sync(self.kc.wait_for_ready)(timeout=self.startup_timeout)
+        self._new_kernel()
         for i, earlier in enumerate(self.nb.cells[:index]):
             if earlier.cell_type != "code" or _is_test_cell(earlier):
                 continue
             self._timed_out = False
             try:
                 self.execute_cell(copy.deepcopy(earlier), i, store_history=False)
-            except CellTimeoutError:
+            except (CellTimeoutError, DeadKernelError):
                 self._timed_out = True
-            except DeadKernelError:
-                run_sync(self.km.restart_kernel)(now=True)
-                run_sync(self.kc.wait_for_ready)(timeout=self.startup_timeout)
-                continue
-            if self._timed_out:  # a cell that hangs is not replayed: start again without it
-                run_sync(self.km.restart_kernel)(now=True)
-                run_sync(self.kc.wait_for_ready)(timeout=self.startup_timeout)
+            if self._timed_out:  # a cell that kills or hangs the kernel is not replayed: start again without it
+                self._new_kernel()
+
+    def _new_kernel(self) -> None:
+        run_sync(self.km.restart_kernel)(now=True)
+        run_sync(self.kc.wait_for_ready)(timeout=self.startup_timeout)
 
     @staticmethod
     def _error(name: str, message: str) -> NotebookNode:

@@ -159,11 +159,13 @@ def kernel_incidents(autograded_dir: Path) -> list[str]:
     """One line per cell whose kernel died or hung (grader.execute), for the instructor's report."""
     import json
 
+    from grader.execute import INCIDENT_ERRORS
+
     lines = []
     for path in sorted(autograded_dir.glob("*.ipynb")):
         for cell in json.loads(path.read_text(encoding="utf-8")).get("cells", []):
             for output in cell.get("outputs", []):
-                if output.get("ename") in ("KernelDied", "CellTimeoutError") and "grading went on" in str(
+                if output.get("ename") in INCIDENT_ERRORS and "grading went on" in str(
                         output.get("evalue", "")):
                     grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
                     where = f" [{grade_id}]" if grade_id else ""

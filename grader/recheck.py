@@ -107,14 +107,12 @@ def hidden_tests(source_notebook: dict[str, Any]) -> list[HiddenTest]:
     return found
 
 
-# Errors ResilientExecute (grader.execute) gives a cell that killed or hung the kernel: not run again here.
-FATAL_ERRORS = ("KernelDied", "CellTimeoutError", "NotRun")
-
-
 def fatal_sources(autograded: Any) -> set[str]:
-    """Sources of the cells that killed or hung the kernel during nbgrader's run."""
+    """Sources of the cells that killed or hung the kernel during nbgrader's run (not run again here)."""
+    from grader.execute import INCIDENT_ERRORS
+
     return {"".join(cell.get("source", "")) for cell in autograded.get("cells", [])
-            if any(o.get("ename") in FATAL_ERRORS for o in cell.get("outputs", []))}
+            if any(o.get("ename") in INCIDENT_ERRORS for o in cell.get("outputs", []))}
 
 
 def student_cells(submitted: dict[str, Any], source_notebook: dict[str, Any], skip: set[str] = frozenset()
@@ -149,7 +147,6 @@ class Connection:
 
     def __init__(self, path: Path, deadline: float) -> None:
         self.conn: socket.socket | None = None
-        self.problems: list[str] = []
         self.tests: dict[str, str] = {}
         self.lost = ""
         while time.monotonic() < deadline:
@@ -174,7 +171,6 @@ class Connection:
             return
         conn.settimeout(CALL_SECONDS)
         self.conn = conn
-        self.problems = [str(p) for p in hello.get("problems", [])]
         self.tests = {str(k): str(v) for k, v in (hello.get("tests") or {}).items()}
 
     def call(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -183,8 +179,7 @@ class Connection:
         if self.conn is None:
             raise RemoteError(f"not re-checked: {self.lost}")
         message = {"fn": name, "args": encode(list(args)), "kwargs": encode(dict(kwargs)),
-                   "torch_rng": encode(torch.get_rng_state().numpy())}
-        message["torch_rng"] = {k: v for k, v in message["torch_rng"].items() if k != "t"}
+                   "torch_rng": encode(torch.get_rng_state())}
         try:
             send(self.conn, message)
             reply = receive(self.conn)
@@ -202,7 +197,7 @@ class Connection:
             raise RuntimeError(f"re-check protocol: {reply['error']}")
         if "torch_rng" in reply:
             with contextlib.suppress(Exception):
-                torch.set_rng_state(torch.from_numpy(decode({"t": "nd", **reply["torch_rng"]})))
+                torch.set_rng_state(decode(reply["torch_rng"]))
         _write_back(args, reply.get("args_after") or [])
         if "raised" in reply:
             raise _exception(reply["raised"])

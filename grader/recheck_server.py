@@ -193,44 +193,26 @@ class _CellTimeout(BaseException):
     pass
 
 
-def run_cells(cells: list[str], namespace: dict[str, Any], seconds: int) -> list[str]:
-    """Run each cell's source in ``namespace``; return one line per cell that failed (errors never stop the run)."""
+def _on_alarm(*_: Any) -> None:
+    raise _CellTimeout
+
+
+def run_source(source: str, namespace: dict[str, Any], seconds: int, label: str) -> str:
+    """Run one cell's source in ``namespace`` with a time limit; "" if it ran, else what it raised (errors never stop
+    the next cell: SystemExit and KeyboardInterrupt included)."""
     from IPython.core.inputtransformer2 import TransformerManager
 
-    transform = TransformerManager().transform_cell
-
-    def on_alarm(*_: Any) -> None:
-        raise _CellTimeout
-
-    signal.signal(signal.SIGALRM, on_alarm)
-    problems = []
-    for index, source in enumerate(cells):
-        signal.alarm(seconds)
-        try:
-            exec(compile(transform(source), f"<cell {index}>", "exec"), namespace)  # running student code is the job
-        except _CellTimeout:
-            problems.append(f"cell {index}: stopped after {seconds} s")
-        except BaseException as err:  # SystemExit and KeyboardInterrupt too: the next cell still runs
-            problems.append(f"cell {index}: {type(err).__name__}")
-        finally:
-            signal.alarm(0)
-    return problems
-
-
-def run_test(source: str, namespace: dict[str, Any], seconds: int) -> str:
-    """Run a visible test cell; "" if it passed, else what it raised."""
-    from IPython.core.inputtransformer2 import TransformerManager
-
+    signal.signal(signal.SIGALRM, _on_alarm)
     signal.alarm(seconds)
     try:
-        exec(compile(TransformerManager().transform_cell(source), "<test>", "exec"), namespace)  # the test itself
+        exec(compile(TransformerManager().transform_cell(source), label, "exec"), namespace)  # running it is the job
         return ""
     except _CellTimeout:
         return f"stopped after {seconds} s"
-    except BaseException as err:  # any failure of the test is its verdict
+    except BaseException as err:  # whatever a student cell or a test raised is its outcome
         try:
             return f"{type(err).__name__}: {str(err)[:500]}"
-        except Exception:
+        except Exception:  # an exception whose message itself fails
             return type(err).__name__
     finally:
         signal.alarm(0)
@@ -255,19 +237,21 @@ def main(request: dict[str, Any]) -> None:
     os.environ["NBGRADER_EXECUTION"] = "autograde"
     namespace: dict[str, Any] = {"__name__": "__main__"}
     seconds = int(request.get("cell_seconds", 60))
-    problems = run_cells(request["cells"], namespace, seconds)
+    for index, source in enumerate(request["cells"]):
+        run_source(source, namespace, seconds, f"<cell {index}>")
     # The tests see plain values only (no subclass, no custom __eq__), through a view of the namespace of their own:
     # the student's functions still call each other unwrapped.
     view = dict(namespace)
     for name in request.get("plain", []):
         if callable(namespace.get(name)):
             view[name] = _plain_results(namespace[name])
-    tests = {str(grade_id): run_test(source, dict(view), seconds) for grade_id, source in request.get("tests", [])}
+    tests = {str(grade_id): run_source(source, dict(view), seconds, "<test>")
+             for grade_id, source in request.get("tests", [])}
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(request["socket"])
     server.listen(1)
     conn, _ = server.accept()
-    send(conn, {"ready": True, "problems": problems[:50], "tests": tests})
+    send(conn, {"ready": True, "tests": tests})
     import numpy as np
 
     while True:
@@ -288,7 +272,7 @@ def main(request: dict[str, Any]) -> None:
             if "torch_rng" in message:
                 import torch
 
-                torch.set_rng_state(torch.from_numpy(_decode_array(message["torch_rng"])))
+                torch.set_rng_state(decode(message["torch_rng"]))
             if "numpy_seed" in message:
                 np.random.seed(int(message["numpy_seed"]))
         except Exception as err:  # a malformed request is the grader's bug, reported as such
@@ -307,7 +291,7 @@ def main(request: dict[str, Any]) -> None:
         reply["args_after"] = [encode(a) if _is_array(a) else None for a in args]
         torch_module = sys.modules.get("torch")
         if torch_module is not None:
-            reply["torch_rng"] = _array(torch_module.get_rng_state().numpy())
+            reply["torch_rng"] = encode(torch_module.get_rng_state())
         send(conn, reply)
 
 

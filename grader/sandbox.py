@@ -67,13 +67,9 @@ class Isolation:
     limits: Limits = Limits()
 
 
+@functools.cache
 def unavailable_reason() -> str | None:
     """Why this machine cannot sandbox (None: it can): no bwrap, or bwrap cannot create its namespaces."""
-    return _probe()
-
-
-@functools.cache
-def _probe() -> str | None:
     if shutil.which("bwrap") is None:
         return f"bubblewrap (`bwrap`) is not installed; {INSTALL_HINT}"
     command = ["bwrap", *_namespaces(), "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "true"]
@@ -114,7 +110,7 @@ def _parents(path: Path) -> list[str]:
     """bwrap creates the parents of a mount point with mode 0700; create them 0755 first so any uid can pass."""
     args: list[str] = []
     for parent in reversed(path.parents):
-        if str(parent) not in ("/",):
+        if str(parent) != "/":
             args += ["--perms", "0755", "--dir", str(parent)]
     return args
 
@@ -139,10 +135,8 @@ def command(profile: str, writable: list[Path], program: list[str]) -> list[str]
     read_only = [Path(sys.base_prefix).resolve(), Path(sys.prefix)]
     if profile == "kernel":
         read_only += [GRADER_DIR / name for name in KERNEL_VISIBLE]
-    mounted: set[str] = set()
     for path in [*read_only, *writable]:
         args += _parents(path)
-        mounted.add(str(path))
         args += ["--bind" if path in writable else "--ro-bind", str(path), str(path)]
     if profile == "recheck" and _inside(GRADER_DIR, read_only):
         args += ["--tmpfs", str(GRADER_DIR)]  # a non-editable install: hide the package that holds the answers

@@ -34,6 +34,7 @@ from jupyter_client.provisioning import LocalProvisioner
 from traitlets import Unicode
 
 from grader.sandbox import Isolation, sandbox_uid
+from grader.zygote import read_message
 
 KERNEL_NAME = "grader-warm"
 # The last kernel each zygote socket started: (its pid inside the sandbox), to ask the zygote how it ended.
@@ -41,16 +42,6 @@ last_kernel: dict[str, int] = {}
 
 
 # ------------------------------------------------------------------------------------------------ the zygote
-
-
-def _read_message(conn: socket.socket) -> dict[str, Any]:
-    data = b""
-    while not data.endswith(b"\n"):
-        chunk = conn.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    return json.loads(data or b"{}")
 
 
 def _die_with_parent() -> None:
@@ -134,15 +125,18 @@ class Zygote:
         inner = request_pid(str(self.socket_path), {"op": op, **request})
         return ForkedKernel(host_pid(self.pidns, inner))
 
-    def status(self, inner_pid: int) -> dict[str, Any]:
-        return child_status(str(self.socket_path), inner_pid)
+
+def _ask(socket_path: str, request: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
+    """One request to the zygote, one JSON answer."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.settimeout(timeout)
+        conn.connect(socket_path)
+        conn.sendall(json.dumps(request).encode() + b"\n")
+        return read_message(conn)
 
 
 def request_pid(socket_path: str, request: dict[str, Any]) -> int:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
-        conn.connect(socket_path)
-        conn.sendall(json.dumps(request).encode() + b"\n")
-        answer = _read_message(conn)
+    answer = _ask(socket_path, request)
     if "pid" not in answer:
         raise RuntimeError(f"the kernel server refused: {answer}")
     return int(answer["pid"])
@@ -151,11 +145,7 @@ def request_pid(socket_path: str, request: dict[str, Any]) -> int:
 def child_status(socket_path: str, inner_pid: int) -> dict[str, Any]:
     """How a child of the zygote ended: {"exit": code} or {"signal": "SIGKILL"} (or {"running": true})."""
     try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
-            conn.settimeout(5)
-            conn.connect(socket_path)
-            conn.sendall(json.dumps({"op": "status", "pid": inner_pid}).encode() + b"\n")
-            return _read_message(conn)
+        return _ask(socket_path, {"op": "status", "pid": inner_pid}, timeout=5)
     except OSError:
         return {}
 

@@ -42,7 +42,8 @@ _exits: dict[int, int] = {}     # pid -> wait status of children that ended
 _children: set[int] = set()
 
 
-def _read_message(conn: socket.socket) -> dict[str, Any]:
+def read_message(conn: socket.socket) -> dict[str, Any]:
+    """One JSON line from ``conn`` (the zygote's protocol, both ends)."""
     data = b""
     while not data.endswith(b"\n"):
         chunk = conn.recv(65536)
@@ -181,7 +182,7 @@ def serve(socket_path: str, preload: bool, uid: int | None) -> None:
         except InterruptedError:
             continue
         with conn:
-            request = _read_message(conn)
+            request = read_message(conn)
             op = request.get("op")
             if op == "ping":
                 conn.sendall(b'{"ok": true}\n')

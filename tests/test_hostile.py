@@ -186,10 +186,10 @@ def test_the_gradebook_holds_a_complete_row_for_every_graded_student(corpus: Cor
 def test_grading_refuses_to_run_unprotected_without_an_explicit_opt_out(monkeypatch: pytest.MonkeyPatch,
                                                                           tmp_path: Path) -> None:
     monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)
-    sandbox._probe.cache_clear()
+    sandbox.unavailable_reason.cache_clear()
     try:
         with pytest.raises(GraderError, match="--no-sandbox"):
             sandbox.require_sandbox(Isolation())
         sandbox.require_sandbox(Isolation(sandbox=False))  # the explicit opt-out is accepted
     finally:
-        sandbox._probe.cache_clear()
+        sandbox.unavailable_reason.cache_clear()
