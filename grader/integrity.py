@@ -41,7 +41,7 @@ class IntegrityLog:
                 for nb, verdicts in sorted(notebooks.items()) for v in verdicts]
 
     def rows(self) -> list[dict[str, Any]]:
-        """Flagged tests, and tests whose re-check failed; the fine ones and the kernel-only ones are left out."""
+        """Flagged tests, and tests whose re-check failed; the fine ones are left out."""
         rows = []
         for student, assignment, notebook, v in self.verdicts():
             if v.flagged:

@@ -15,41 +15,30 @@ For an honest submission both runs see the same inputs and give the same score. 
 higher than its out-of-process score is *flagged*, with the properties that failed out of process as the reason,
 and the student gets the lower score.
 
-Exercises whose graded object is a class or takes a module (``nn.Module`` subclasses, ``count_parameters``) cannot
-cross as plain data; they are listed in :data:`KERNEL_ONLY` and keep their in-kernel score (the report says so).
+Classes and modules cross too, as stand-ins and mirrors (:mod:`grader.remote`): ``Embedding(10, 3)`` is built in the
+sandbox and the test here gets a real ``nn.Module`` holding its parameters, whose ``forward`` and ``backward`` run
+the student's code over there. Every hidden test of every notebook is re-checked.
 """
 
 from __future__ import annotations
 
 import ast
-import builtins
 import contextlib
 import importlib
 import io
 import json
 import os
-import re
 import shutil
-import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from grader.recheck_server import decode, encode, receive, send
+from grader.remote import CALL_SECONDS, START_SECONDS, Session
 
 if TYPE_CHECKING:
     from grader.warm import Zygote
-
-# grade_* functions whose subject is a class, or takes or returns a module: checked in the kernel only.
-KERNEL_ONLY = frozenset({
-    "grade_embedding_module", "grade_linear_from_embedding", "grade_learned_positions", "grade_factorized_embedding",
-    "grade_tiny_lm", "grade_count_parameters", "grade_embedding_function",
-})
-CALL_SECONDS = 60        # one call of a student function
-START_SECONDS = 120      # running the student cells before the first call
-
 
 @dataclass(frozen=True)
 class HiddenTest:
@@ -61,10 +50,6 @@ class HiddenTest:
     name: str
     points: float
 
-    @property
-    def rechecked(self) -> bool:
-        return self.function not in KERNEL_ONLY
-
 
 @dataclass(frozen=True)
 class Verdict:
@@ -73,7 +58,7 @@ class Verdict:
     grade_id: str
     name: str
     in_kernel: float | None
-    out_of_process: float | None   # None: not re-checked (KERNEL_ONLY)
+    out_of_process: float | None   # None: not re-checked
     max_points: float
     reason: str = ""
 
@@ -135,143 +120,12 @@ def student_cells(submitted: dict[str, Any], source_notebook: dict[str, Any], sk
     return cells
 
 
-# ------------------------------------------------------------------------------------------------ the client
-
-
-class RemoteError(Exception):
-    """An exception the student's code raised in the sandbox that has no builtin counterpart here."""
-
-
-class Connection:
-    """The grader's end of the socket to one re-check process."""
-
-    def __init__(self, path: Path, deadline: float) -> None:
-        self.conn: socket.socket | None = None
-        self.tests: dict[str, str] = {}
-        self.lost = ""
-        while time.monotonic() < deadline:
-            try:
-                conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                conn.connect(str(path))
-                break
-            except (FileNotFoundError, ConnectionRefusedError):
-                conn.close()
-                time.sleep(0.05)
-        else:
-            self.lost = f"the student cells did not finish within {START_SECONDS} s"
-            return
-        conn.settimeout(max(1.0, deadline - time.monotonic()))
-        try:
-            hello = receive(conn)
-        except (OSError, ValueError) as err:
-            hello, self.lost = None, f"the re-check process failed to start ({err!r})"
-        if not hello:
-            self.lost = self.lost or "the re-check process ended while running the student cells"
-            conn.close()
-            return
-        conn.settimeout(CALL_SECONDS)
-        self.conn = conn
-        self.tests = {str(k): str(v) for k, v in (hello.get("tests") or {}).items()}
-
-    def call(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        import torch
-
-        if self.conn is None:
-            raise RemoteError(f"not re-checked: {self.lost}")
-        message = {"fn": name, "args": encode(list(args)), "kwargs": encode(dict(kwargs)),
-                   "torch_rng": encode(torch.get_rng_state())}
-        try:
-            send(self.conn, message)
-            reply = receive(self.conn)
-        except (OSError, ValueError) as err:
-            reply = None
-            self.lost = f"the student's {name}() did not answer within {CALL_SECONDS} s or broke the connection " \
-                        f"({type(err).__name__})"
-        if reply is None:
-            self.close()
-            self.lost = self.lost or f"the re-check process ended during a call of {name}()"
-            raise RemoteError(self.lost)
-        if reply.get("missing"):
-            raise NameError(f"name '{name}' is not defined")
-        if "error" in reply:
-            raise RuntimeError(f"re-check protocol: {reply['error']}")
-        if "torch_rng" in reply:
-            with contextlib.suppress(Exception):
-                torch.set_rng_state(decode(reply["torch_rng"]))
-        _write_back(args, reply.get("args_after") or [])
-        if "raised" in reply:
-            raise _exception(reply["raised"])
-        return decode(reply["value"])
-
-    def defined(self, name: str) -> bool | None:
-        """Whether ``name`` exists among the student's definitions out of process (None: could not ask)."""
-        if self.conn is None:
-            return None
-        try:
-            send(self.conn, {"fn": name, "probe": True})
-            reply = receive(self.conn)
-        except (OSError, ValueError):
-            return None
-        return bool(reply.get("defined")) if reply else None
-
-    def close(self) -> None:
-        if self.conn is not None:
-            with contextlib.suppress(OSError):
-                self.conn.close()
-            self.conn = None
-
-
-def _exception(raised: dict[str, Any]) -> BaseException:
-    """The student's exception as the nearest builtin Exception class (never SystemExit/KeyboardInterrupt)."""
-    message = str(raised.get("message", ""))
-    for name in raised.get("types", []):
-        module, _, qualname = str(name).rpartition(".")
-        cls = getattr(builtins, qualname, None) if module == "builtins" else None
-        if isinstance(cls, type) and issubclass(cls, Exception):
-            return cls(message)
-    first = str((raised.get("types") or ["?"])[0])
-    return RemoteError(f"{first}: {message}")
-
-
-def _write_back(args: tuple[Any, ...], after: list[Any]) -> None:
-    """Arguments the student's function changed in place (e.g. an SGD step) change here too."""
-    import numpy as np
-    import torch
-
-    for arg, spec in zip(args, after, strict=False):
-        if spec is None:
-            continue
-        try:
-            new = decode(spec)
-        except ValueError:
-            continue
-        if type(arg) is np.ndarray and type(new) is np.ndarray and new.shape == arg.shape:
-            np.copyto(arg, new.astype(arg.dtype, copy=False))
-        elif isinstance(arg, torch.Tensor) and isinstance(new, torch.Tensor) and new.shape == arg.shape:
-            with torch.no_grad():
-                arg.copy_(new.to(arg.dtype))
-
-
-class RemoteFunction:
-    """What a ``grade_*`` function receives in place of the student's function: a call goes to the sandbox."""
-
-    def __init__(self, connection: Connection, name: str) -> None:
-        self.connection = connection
-        self.__name__ = self.__qualname__ = name
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.connection.call(self.__name__, args, kwargs)
-
-    def __repr__(self) -> str:
-        return f"<the student's {self.__name__}, run in the re-check sandbox>"
-
-
-def score_remotely(test: HiddenTest, connection: Connection) -> tuple[float, str]:
-    """The hidden test's score with the student's function called in the sandbox, and what failed (✗ lines)."""
+def score_remotely(test: HiddenTest, session: Session) -> tuple[float, str]:
+    """The hidden test's score with the student's function or class living in the sandbox, and what failed."""
     grade = getattr(importlib.import_module(f"grader.hidden.{test.module}"), test.function)
     report = io.StringIO()
     with contextlib.redirect_stdout(report):
-        earned = float(grade(RemoteFunction(connection, test.name), points=test.points))
+        earned = float(grade(session.subject(test.name), points=test.points))
     failed = [line.strip() for line in _failures(report.getvalue())]
     return earned, "; ".join(failed)[:1500]
 
@@ -311,77 +165,34 @@ def recheck_notebook(zygote: Zygote, work: Path, source: dict[str, Any], submitt
     """Re-check every hidden test of one graded notebook out of process; one verdict per hidden test."""
     tests = hidden_tests(source)
     in_kernel = in_kernel_scores(autograded)
-    verdicts = [_kernel_only(t, in_kernel.get(t.grade_id), autograded) for t in tests if not t.rechecked]
-    remote = [t for t in tests if t.rechecked]
+    verdicts: list[Verdict] = []
     visible = visible_tests(source)
     for leftover in work.iterdir():
         shutil.rmtree(leftover, ignore_errors=True) if leftover.is_dir() else leftover.unlink(missing_ok=True)
     path = work / "calls.sock"
     cells = student_cells(submitted, source, fatal_sources(autograded))
     child = zygote.spawn("recheck", cells=cells, tests=[[g, src] for g, (src, _) in visible.items()],
-                         plain=[t.name for t in remote],
+                         plain=[t.name for t in tests],
                          socket=str(path), cwd=str(work),
                          limits=limits, env={"PATH": os.environ.get("PATH", "")},
                          cell_seconds=CALL_SECONDS)
-    connection = Connection(path, time.monotonic() + START_SECONDS)
+    session = Session(path, time.monotonic() + START_SECONDS)
     try:
-        for test in remote:
-            score, reason = score_remotely(test, connection)
-            if connection.lost and not reason:
-                reason = connection.lost
+        for test in tests:
+            score, reason = score_remotely(test, session)
+            if session.lost and not reason:
+                reason = session.lost
             verdicts.append(Verdict(test.grade_id, test.name, in_kernel.get(test.grade_id), score, test.points,
                                     reason))
         for grade_id, (_, points) in visible.items():
-            failure = connection.tests.get(grade_id, connection.lost or "not run")
+            failure = session.tests.get(grade_id, session.lost or "not run")
             verdicts.append(Verdict(grade_id, grade_id.removesuffix("_visible"), in_kernel.get(grade_id),
                                     0.0 if failure else points, points, failure))
-        verdicts = [_cross_check(v, connection, verdicts) for v in verdicts]
     finally:
-        connection.close()
+        session.close()
         child.kill()
     order = [c.get("metadata", {}).get("nbgrader", {}).get("grade_id") for c in source["cells"]]
     return sorted(verdicts, key=lambda v: order.index(v.grade_id) if v.grade_id in order else len(order))
-
-
-REPORT = re.compile(r"— hidden tests: \d+ of \d+ properties hold, ([\d.]+) of ([\d.]+) points")
-
-
-def _kernel_only(test: HiddenTest, in_kernel: float | None, autograded: Any) -> Verdict:
-    """A test that cannot be re-checked out of process: at least its printed report must match its score.
-
-    ``grader.properties.score`` prints "… hidden tests: N of M properties hold, E of P points" and returns E; a
-    cell that earned points without that line, or with another E, did not run the test as written.
-    """
-    note = "checked in the kernel only: its subject is a class or a module, which cannot cross the sandbox"
-    if not in_kernel:
-        return Verdict(test.grade_id, test.name, in_kernel, None, test.points, note)
-    cell = next((c for c in autograded.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-                 == test.grade_id), None)
-    text = "".join(o.get("text", "") for o in (cell.get("outputs", []) if cell else [])
-                   if o.get("output_type") == "stream")
-    reports = REPORT.findall(text)
-    if len(reports) == 1 and abs(float(reports[0][0]) - in_kernel) < 1e-6:
-        return Verdict(test.grade_id, test.name, in_kernel, None, test.points, note)
-    return Verdict(test.grade_id, test.name, in_kernel, 0.0, test.points,
-                   "the hidden test's report is missing or does not match its score: the test did not run as "
-                   "written (test cells rewritten, or the checker patched)")
-
-
-def _cross_check(verdict: Verdict, connection: Connection, verdicts: list[Verdict]) -> Verdict:
-    """A kernel-only test that earned points is flagged when its subject does not exist out of process (e.g. it was
-    imported from the grader's reference) or when its visible test passed in the kernel but fails out of process."""
-    if verdict.out_of_process is not None or not verdict.in_kernel:
-        return verdict
-    reason = ""
-    if connection.defined(verdict.name) is False:
-        reason = (f"`{verdict.name}` is not defined when the student's cells run in a clean process (does it come "
-                  "from the grader's own files?)")
-    visible = next((v for v in verdicts if v.grade_id == verdict.grade_id.removesuffix("_hidden") + "_visible"), None)
-    if not reason and visible is not None and visible.flagged:
-        reason = f"its visible test passed in the kernel but not in a clean process ({visible.reason})"
-    if not reason:
-        return verdict
-    return Verdict(verdict.grade_id, verdict.name, verdict.in_kernel, 0.0, verdict.max_points, reason)
 
 
 def visible_tests(source_notebook: dict[str, Any]) -> dict[str, tuple[str, float]]:

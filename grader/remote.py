@@ -1,0 +1,388 @@
+"""The grader's end of the re-check: student functions, classes and modules that live in the sandbox, used from here.
+
+A hidden test (:mod:`grader.hidden`) receives the student's function or class and calls it. In the re-check it
+receives a stand-in instead, and every call crosses to the sandbox (:mod:`grader.recheck_server`) as data:
+
+* a function becomes a :class:`RemoteFunction`;
+* a class becomes a *stand-in class* of the same name and the same torch ancestry (``nn.Module``,
+  ``autograd.Function``, …): ``Embedding(10, 3)`` builds the module in the sandbox, and what comes back is a
+  *mirror*, a real ``nn.Module`` of that stand-in class (or of torch's own class, such as ``nn.Linear``) with real
+  ``nn.Parameter`` objects holding the sandbox's values, shared where the student shared them, whose ``forward``
+  calls back into the sandbox;
+* an output that requires grad is attached to the mirror's parameters and to the inputs by :class:`_Attach`, whose
+  backward asks the sandbox for the gradients (the student's own ``backward`` runs there);
+* a parameter changed here (an optimiser step, an in-place edit) is sent back before the next call.
+
+So ``lm_head.weight is embed.weight``, ``isinstance(model, nn.Module)``, an SGD step and ``gradcheck`` work on the
+mirror as on the student's object, while the student's code never runs in the grader's process and nothing
+student-made is unpickled: every comparison is done here, on tensors built from plain data.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from grader.recheck_server import Codec, Opaque, class_path, receive, send
+
+CALL_SECONDS = 60        # one call of student code
+START_SECONDS = 120      # running the student cells before the first call
+
+_ALLOWED_BASES = {class_path(torch.autograd.Function): torch.autograd.Function}
+
+
+class RemoteError(Exception):
+    """An exception the student's code raised in the sandbox that has no builtin counterpart here, or a lost sandbox."""
+
+
+def torch_class(path: str) -> type | None:
+    """The torch class named by ``path``, if it is one of torch's modules or ``autograd.Function`` (nothing else is
+    ever looked up by a name the sandbox sends)."""
+    if path in _ALLOWED_BASES:
+        return _ALLOWED_BASES[path]
+    module_name, _, qualname = path.rpartition(".")
+    if not module_name.startswith("torch.nn.modules."):
+        return None
+    found = getattr(nn, qualname, None)
+    if isinstance(found, type) and issubclass(found, nn.Module) and class_path(found) == path:
+        return found
+    return None
+
+
+class GraderCodec(Codec):
+    """The grader's codec: modules from the sandbox become mirrors; mirrors go back as handles."""
+
+    def __init__(self, session: Session) -> None:
+        super().__init__()
+        self.session = session
+        self.leaves: list[torch.Tensor] = []
+
+    def dump(self, value: Any) -> Any:
+        self.leaves = []
+        return super().dump(value)
+
+    def encode_tensor(self, t: Any) -> dict[str, Any]:
+        spec = super().encode_tensor(t)
+        if spec.get("t") == "tensor" and t.requires_grad:
+            self.leaves.append(t)
+        return spec
+
+    def encode_module(self, module: Any, depth: int) -> dict[str, Any]:
+        handle = self.session.handle_of(module)
+        return {"t": "handle", "h": handle} if handle else super().encode_module(module, depth)
+
+    def encode_other(self, value: Any, depth: int) -> Any:
+        handle = self.session.handle_of(value)
+        return {"t": "handle", "h": handle} if handle else super().encode_other(value, depth)
+
+    def decode_tensor(self, value: dict[str, Any]) -> Any:
+        t = super().decode_tensor(value)
+        if "pid" not in value:
+            return t
+        return self.session.parameter(int(value["pid"]), t)
+
+    def decode_module(self, value: dict[str, Any]) -> Any:
+        handle = int(value["h"])
+        mirror = self.session.mirrors.get(handle)
+        if mirror is None:
+            cls = torch_class(str(value.get("cls"))) or self.session.stand_in(str(value.get("cls")),
+                                                                              value.get("bases", []))
+            if not issubclass(cls, nn.Module):
+                raise ValueError("a module of a class that is not a module")
+            mirror = object.__new__(cls)
+        self.fill_module(mirror, value)
+        object.__setattr__(mirror, "forward", RemoteMethod(self.session, handle))
+        self.session.mirrors[handle] = mirror
+        return mirror
+
+    def decode_other(self, value: dict[str, Any]) -> Any:
+        if value.get("t") != "object":
+            return super().decode_other(value)
+        handle = int(value["h"])
+        mirror = self.session.mirrors.get(handle)
+        if mirror is None:
+            mirror = object.__new__(self.session.stand_in(str(value.get("cls")), []))
+            self.session.mirrors[handle] = mirror
+        self._remember(value, mirror)
+        for name, spec in value.get("attrs", {}).items():
+            if type(name) is str and name.isidentifier() and not name.startswith("_"):
+                object.__setattr__(mirror, name, self.decode(spec))
+        return mirror
+
+
+class RemoteMethod:
+    """A mirror's ``forward``: calling the student's object in the sandbox (its hooks and ``__call__`` included)."""
+
+    def __init__(self, session: Session, handle: int) -> None:
+        self.session, self.handle = session, handle
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.session.call({"handle": self.handle}, args, kwargs)
+
+
+class RemoteFunction:
+    """What a ``grade_*`` function receives in place of the student's function: a call goes to the sandbox."""
+
+    def __init__(self, session: Session, name: str) -> None:
+        self.session = session
+        self.__name__ = self.__qualname__ = name
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.session.call({"fn": self.__name__}, args, kwargs)
+
+    def __repr__(self) -> str:
+        return f"<the student's {self.__name__}, run in the re-check sandbox>"
+
+
+class _Attach(torch.autograd.Function):
+    """Connects a tensor computed in the sandbox to the autograd graph here: identity forward, remote backward."""
+
+    @staticmethod
+    def forward(ctx: Any, session: Session, grad_id: int, holder: list[torch.Tensor], *leaves: torch.Tensor
+                ) -> torch.Tensor:
+        ctx.session, ctx.grad_id, ctx.count = session, grad_id, len(leaves)
+        return holder[0].detach()
+
+    @staticmethod
+    def backward(ctx: Any, upstream: torch.Tensor) -> tuple[Any, ...]:
+        return (None, None, None, *ctx.session.backward(ctx.grad_id, upstream, ctx.count))
+
+
+class Session:
+    """The grader's end of the socket to one re-check process, and the mirrors of the objects that live there."""
+
+    def __init__(self, path: Path, deadline: float) -> None:
+        self.conn: socket.socket | None = None
+        self.tests: dict[str, str] = {}
+        self.lost = ""
+        self.codec = GraderCodec(self)
+        self.mirrors: dict[int, Any] = {}                          # handle -> mirror
+        self.params: dict[int, tuple[nn.Parameter, torch.Tensor]] = {}   # pid -> (mirror's parameter, last sent)
+        self.classes: dict[str, type] = {}
+        self._connect(path, deadline)
+
+    def _connect(self, path: Path, deadline: float) -> None:
+        while time.monotonic() < deadline:
+            try:
+                conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                conn.connect(str(path))
+                break
+            except (FileNotFoundError, ConnectionRefusedError):
+                conn.close()
+                time.sleep(0.05)
+        else:
+            self.lost = f"the student cells did not finish within {START_SECONDS} s"
+            return
+        conn.settimeout(max(1.0, deadline - time.monotonic()))
+        try:
+            hello = receive(conn)
+        except (OSError, ValueError) as err:
+            hello, self.lost = None, f"the re-check process failed to start ({err!r})"
+        if not hello:
+            self.lost = self.lost or "the re-check process ended while running the student cells"
+            conn.close()
+            return
+        conn.settimeout(CALL_SECONDS)
+        self.conn = conn
+        self.tests = {str(k): str(v) for k, v in (hello.get("tests") or {}).items()}
+
+    # -------------------------------------------------------------------------------------------- what tests receive
+
+    def subject(self, name: str) -> Any:
+        """What a hidden test receives for the student's ``name``: a stand-in class for a class, else a proxy."""
+        reply = self._request({"probe": name}, name) if self.conn is not None else {}
+        if reply.get("kind") == "class":
+            return self.stand_in(str(reply.get("cls")), reply.get("bases", []), remote_name=name)
+        return RemoteFunction(self, name)
+
+    def stand_in(self, path: str, bases: list[Any], remote_name: str | None = None) -> type:
+        """A local class named like the student's ``path``, subclassing the nearest torch class it subclasses.
+
+        Calling it builds the object in the sandbox (when it is the graded class) and returns its mirror; an
+        ``autograd.Function`` stand-in's ``apply`` runs the student's in the sandbox.
+        """
+        if path in self.classes:
+            return self.classes[path]
+        base = next((cls for cls in map(torch_class, map(str, bases)) if cls is not None), object)
+        module_name, _, qualname = path.rpartition(".")
+        session = self
+
+        def construct(cls: type, *args: Any, **kwargs: Any) -> Any:
+            if remote_name is None:
+                raise TypeError(f"{qualname} can only be built in the student's process")
+            return session.call({"fn": remote_name}, args, kwargs)
+
+        def call(obj: Any, *args: Any, **kwargs: Any) -> Any:
+            return session.call({"handle": session.handle_of(obj)}, args, kwargs)
+
+        def apply(cls: type, *args: Any, **kwargs: Any) -> Any:
+            return session.call({"fn": remote_name, "attr": "apply"}, args, kwargs)
+
+        namespace: dict[str, Any] = {"__module__": module_name, "__qualname__": qualname,
+                                     "__new__": construct, "__init__": lambda self, *a, **k: None}
+        if base is torch.autograd.Function:
+            namespace = {"__module__": module_name, "__qualname__": qualname, "apply": classmethod(apply),
+                         "forward": staticmethod(_elsewhere), "backward": staticmethod(_elsewhere)}
+        elif base is object:
+            namespace["__call__"] = call
+        self.classes[path] = type(base)(qualname or "Student", (base,), namespace)
+        return self.classes[path]
+
+    def handle_of(self, obj: Any) -> int | None:
+        return next((h for h, mirror in self.mirrors.items() if mirror is obj), None)
+
+    def parameter(self, pid: int, value: torch.Tensor) -> nn.Parameter:
+        """The mirror's parameter ``pid``: the same object each time the sandbox sends it, with the value it sent."""
+        if pid in self.params:
+            param = self.params[pid][0]
+            with torch.no_grad():
+                if param.shape == value.shape and param.dtype == value.dtype:
+                    param.copy_(value)
+                else:
+                    param.data = value.detach()
+            param.requires_grad_(value.requires_grad)
+        else:
+            param = value if type(value) is nn.Parameter else nn.Parameter(value, requires_grad=value.requires_grad)
+        self.params[pid] = (param, param.detach().clone())
+        return param
+
+    # -------------------------------------------------------------------------------------------- calls
+
+    def call(self, target: dict[str, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Call the student's function, class, ``apply`` or object ``target`` in the sandbox; return its value here."""
+        label = str(target.get("fn") or type(self.mirrors.get(target.get("handle", 0))).__name__)
+        if self.conn is None:
+            raise RemoteError(f"not re-checked: {self.lost}")
+        grad = torch.is_grad_enabled()
+        encoded_args = self.codec.dump(list(args))
+        leaves = self.codec.leaves
+        encoded_kwargs = self.codec.dump(dict(kwargs))
+        leaves = leaves + self.codec.leaves
+        wrt = self._trainable(target, args, kwargs)
+        message = {**target, "args": encoded_args, "kwargs": encoded_kwargs, "grad": grad, "sync": self._changed(),
+                   "wrt": [pid for pid, _ in wrt], "torch_rng": Codec().dump(torch.get_rng_state())}
+        reply = self._request(message, label)
+        if "torch_rng" in reply:
+            with contextlib.suppress(Exception):
+                torch.set_rng_state(Codec().load(reply["torch_rng"]))
+        _write_back(args, reply.get("args_after") or [])
+        if "raised" in reply:
+            raise _exception(reply["raised"])
+        try:
+            value = self.codec.load(reply["value"])
+        except Exception as err:  # whatever the sandbox sent that does not decode is a failed call, not our crash
+            raise RemoteError(f"the value {label}() returned could not be read: {err}") from None
+        differentiable = leaves + [param for _, param in wrt]
+        if grad and "grad_id" in reply and isinstance(value, torch.Tensor) and differentiable:
+            value = _Attach.apply(self, int(reply["grad_id"]), [value], *differentiable)
+        return value
+
+    def backward(self, grad_id: int, upstream: torch.Tensor, count: int) -> list[torch.Tensor | None]:
+        """The gradients of the sandbox's output ``grad_id`` with respect to its leaves, for ``upstream``."""
+        reply = self._request({"backward": grad_id, "grad": Codec().dump(upstream.detach())}, "backward")
+        if "raised" in reply:
+            raise _exception(reply["raised"])
+        grads = [None if g is None else Codec().load(g) for g in reply.get("grads", [])]
+        if len(grads) != count:
+            raise RemoteError("the sandbox sent gradients for the wrong number of inputs")
+        return grads
+
+    def _trainable(self, target: dict[str, Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+                   ) -> list[tuple[int, nn.Parameter]]:
+        """The mirror parameters this call may be differentiated by: those of the called object and of mirrors
+        passed as arguments, each once."""
+        modules = [self.mirrors.get(target.get("handle", 0)), *args, *kwargs.values()]
+        params: dict[int, nn.Parameter] = {}
+        for module in modules:
+            if isinstance(module, nn.Module) and self.handle_of(module):
+                for param in module.parameters():
+                    params.setdefault(id(param), param)
+        pid_of = {id(param): pid for pid, (param, _) in self.params.items()}
+        return [(pid_of[id(p)], p) for p in params.values() if id(p) in pid_of and p.requires_grad]
+
+    def _changed(self) -> dict[str, Any]:
+        """Mirror parameters changed here since the sandbox last saw them (an optimiser step, an in-place edit)."""
+        changed = {}
+        for pid, (param, sent) in self.params.items():
+            if param.device.type == "meta":
+                continue
+            same = (param.shape == sent.shape and param.dtype == sent.dtype
+                    and param.requires_grad == sent.requires_grad and torch.equal(param.detach(), sent))
+            if not same:
+                changed[str(pid)] = Codec().dump(param)
+                snapshot = param.detach().clone().requires_grad_(param.requires_grad)
+                self.params[pid] = (param, snapshot)
+        return changed
+
+    def _request(self, message: dict[str, Any], label: str) -> dict[str, Any]:
+        if self.conn is None:
+            raise RemoteError(f"not re-checked: {self.lost}")
+        try:
+            send(self.conn, message)
+            reply = receive(self.conn)
+        except (OSError, ValueError, RecursionError) as err:
+            reply = None
+            self.lost = f"the student's {label}() did not answer within {CALL_SECONDS} s or broke the connection " \
+                        f"({type(err).__name__})"
+        if reply is None:
+            self.close()
+            self.lost = self.lost or f"the re-check process ended during a call of {label}()"
+            raise RemoteError(self.lost)
+        if reply.get("missing"):
+            raise NameError(f"name '{label}' is not defined")
+        if "error" in reply:
+            raise RuntimeError(f"re-check protocol: {reply['error']}")
+        return reply
+
+    def close(self) -> None:
+        if self.conn is not None:
+            with contextlib.suppress(OSError):
+                self.conn.close()
+            self.conn = None
+
+
+def _elsewhere(*_: Any, **__: Any) -> Any:
+    raise RuntimeError("the student's autograd.Function runs in the re-check sandbox: use apply()")
+
+
+def _exception(raised: dict[str, Any]) -> BaseException:
+    """The student's exception as the nearest builtin Exception class (never SystemExit/KeyboardInterrupt)."""
+    message = str(raised.get("message", ""))
+    for name in raised.get("types", []):
+        module, _, qualname = str(name).rpartition(".")
+        cls = getattr(builtins, qualname, None) if module == "builtins" else None
+        if isinstance(cls, type) and issubclass(cls, Exception):
+            return cls(message)
+    first = str((raised.get("types") or ["?"])[0])
+    return RemoteError(f"{first}: {message}")
+
+
+def _write_back(args: tuple[Any, ...], after: list[Any]) -> None:
+    """Arguments the student's function changed in place (e.g. an SGD step) change here too."""
+    import numpy as np
+
+    for arg, spec in zip(args, after, strict=False):
+        if spec is None:
+            continue
+        try:
+            new = Codec().load(spec)
+        except ValueError:
+            continue
+        if type(arg) is np.ndarray and type(new) is np.ndarray and new.shape == arg.shape:
+            if not np.array_equal(arg, new, equal_nan=arg.dtype.kind in "fc"):
+                np.copyto(arg, new.astype(arg.dtype, copy=False))
+        elif (isinstance(arg, torch.Tensor) and isinstance(new, torch.Tensor) and new.shape == arg.shape
+              and arg.layout == torch.strided and arg.device.type != "meta"
+              and not torch.equal(arg.detach(), new.to(arg.dtype))):
+            with torch.no_grad():
+                arg.copy_(new.to(arg.dtype))
+
+
+__all__ = ["CALL_SECONDS", "START_SECONDS", "Opaque", "RemoteError", "RemoteFunction", "Session", "torch_class"]

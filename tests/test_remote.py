@@ -1,0 +1,197 @@
+"""Student classes and modules used from the grader while they live in the re-check sandbox (grader.remote).
+
+A real re-check process in the real ``recheck`` sandbox runs a small student namespace; the grader's side gets
+stand-in classes and mirrors. They must behave like the student's objects where the hidden tests look (identity of
+shared parameters, torch types, gradients through the student's own backward, optimiser steps, exceptions), and
+nothing the sandbox sends may make the grader build a class of its choosing.
+"""
+
+from __future__ import annotations
+
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from grader.reference import tied as ref
+from grader.remote import GraderCodec, RemoteError, RemoteFunction, Session, torch_class
+from grader.sandbox import Isolation, Limits
+from grader.warm import Zygote
+
+STUDENT = textwrap.dedent('''
+    import importlib.util
+    import numpy as np
+    import torch
+    from torch import nn
+
+    GRADER_VISIBLE = importlib.util.find_spec("grader") is not None
+
+
+    class TinyLM(nn.Module):
+        def __init__(self, V, d, tie_weights=True):
+            super().__init__()
+            self.embed = nn.Embedding(V, d)
+            self.hidden = nn.Linear(d, d)
+            self.lm_head = nn.Linear(d, V, bias=False)
+            if tie_weights:
+                self.lm_head.weight = self.embed.weight
+
+        def forward(self, ids):
+            if ids.numel() and int(ids.max()) >= self.embed.num_embeddings:
+                raise IndexError(f"id {int(ids.max())} is not below V = {self.embed.num_embeddings}")
+            return self.lm_head(torch.tanh(self.hidden(self.embed(ids))))
+
+
+    class Lookup(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, ids, weight):
+            ctx.save_for_backward(ids)
+            ctx.V = weight.shape[0]
+            return weight[ids]
+
+        @staticmethod
+        def backward(ctx, grad):
+            (ids,) = ctx.saved_tensors
+            out = torch.zeros(ctx.V, grad.shape[-1], dtype=grad.dtype)
+            return None, out.index_add_(0, ids.reshape(-1), grad.reshape(-1, grad.shape[-1]))
+
+
+    class LookupForgetsDuplicates(Lookup):
+        @staticmethod
+        def backward(ctx, grad):
+            (ids,) = ctx.saved_tensors
+            out = torch.zeros(ctx.V, grad.shape[-1], dtype=grad.dtype)
+            out[ids.reshape(-1)] = grad.reshape(-1, grad.shape[-1])   # repeated ids overwrite
+            return None, out
+
+
+    def count_parameters(model):
+        return sum(p.numel() for p in model.parameters())
+
+
+    def count_state(model):
+        return sum(t.numel() for t in model.state_dict().values())
+
+
+    def where_am_i():
+        return GRADER_VISIBLE
+''')
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
+    box = tmp_path_factory.mktemp("remote") / "rbox"   # as a grading worker lays it out (grader.executor)
+    work = box / "work"
+    work.mkdir(parents=True)
+    zygote = Zygote(box / "zygote.sock", Isolation(limits=Limits()), "recheck", writable=[work])
+    path = work / "calls.sock"
+    child = zygote.spawn("recheck", cells=[STUDENT], tests=[], plain=[], socket=str(path), cwd=str(work),
+                         limits=Limits().as_dict(), env={}, cell_seconds=60)
+    session = Session(path, time.monotonic() + 120)
+    assert session.conn is not None, session.lost
+    yield session
+    session.close()
+    child.kill()
+    zygote.stop()
+
+
+def test_student_code_runs_in_the_sandbox_not_here(session: Session) -> None:
+    assert session.subject("where_am_i")() is False, "the grader package must not be visible to student code"
+    assert isinstance(session.subject("count_parameters"), RemoteFunction)
+
+
+def test_a_module_mirror_has_the_students_structure_and_sharing(session: Session) -> None:
+    TinyLM = session.subject("TinyLM")
+    assert isinstance(TinyLM, type) and issubclass(TinyLM, nn.Module) and TinyLM.__name__ == "TinyLM"
+    tied, untied = TinyLM(11, 4), TinyLM(11, 4, tie_weights=False)
+    assert type(tied) is TinyLM and type(tied.embed) is nn.Embedding and type(tied.lm_head) is nn.Linear
+    assert tied.lm_head.weight is tied.embed.weight, "a parameter shared in the sandbox is one object here"
+    assert type(tied.embed.weight) is nn.Parameter and tied.embed.weight.shape == (11, 4)
+    assert [n for n, _ in tied.named_parameters()] == ["embed.weight", "hidden.weight", "hidden.bias"]
+    assert untied.lm_head.weight is not untied.embed.weight
+    assert tied.embed.num_embeddings == 11 and tied.lm_head.bias is None
+
+
+def test_forward_backward_and_an_optimiser_step_match_a_local_replica(session: Session) -> None:
+    torch.manual_seed(3)
+    model = session.subject("TinyLM")(9, 5)
+    replica = ref.TinyLM(9, 5)
+    replica.load_state_dict({k: v.detach().clone() for k, v in model.state_dict().items()})
+    ids, targets = torch.tensor([[1, 8, 1], [3, 0, 2]]), torch.tensor([2, 2, 5, 1, 7, 0])
+    for step in range(3):
+        for net in (model, replica):
+            net.zero_grad()
+            F.cross_entropy(net(ids).reshape(-1, 9), targets).backward()
+        torch.testing.assert_close(model.embed.weight.grad, replica.embed.weight.grad, msg=f"step {step}")
+        torch.testing.assert_close(model.hidden.bias.grad, replica.hidden.bias.grad, msg=f"step {step}")
+        for net in (model, replica):
+            with torch.no_grad():
+                for p in net.parameters():
+                    p.sub_(0.5 * p.grad)   # the sandbox must see this step before the next forward
+    torch.testing.assert_close(model(ids), replica(ids))
+    with torch.no_grad():
+        assert not model(ids).requires_grad
+
+
+def test_the_students_backward_runs_in_the_sandbox(session: Session) -> None:
+    weight = torch.randn(5, 3, dtype=torch.float64, requires_grad=True)
+    ids = torch.tensor([2, 0, 2, 3, 2])
+    good, bad = session.subject("Lookup"), session.subject("LookupForgetsDuplicates")
+    assert issubclass(good, torch.autograd.Function)
+    assert torch.autograd.gradcheck(lambda w: good.apply(ids, w), (weight,))
+    with pytest.raises(RuntimeError, match="Jacobian mismatch"):
+        torch.autograd.gradcheck(lambda w: bad.apply(ids, w), (weight,))
+
+
+def test_exceptions_cross_by_type_and_message(session: Session) -> None:
+    model = session.subject("TinyLM")(6, 2)
+    with pytest.raises(IndexError, match="id 7 is not below V = 6"):
+        model(torch.tensor([1, 7]))
+    with pytest.raises(NameError):
+        session.subject("not_defined_anywhere")(1)
+
+
+def test_modules_sent_to_the_sandbox_keep_shared_and_frozen_parameters_and_buffers(session: Session) -> None:
+    count, count_state = session.subject("count_parameters"), session.subject("count_state")
+    for tie in (True, False):
+        model = ref.TinyLM(10, 4, tie_weights=tie)
+        assert count(model) == ref.count_parameters(model)
+    shared = nn.Module()
+    shared.first = nn.Linear(4, 4)
+    shared.again = shared.first
+    shared.frozen = nn.Parameter(torch.ones(3), requires_grad=False)
+    shared.norm = nn.BatchNorm1d(4)
+    assert count(shared) == 20 + 3 + 8
+    assert count_state(shared) == sum(t.numel() for t in shared.state_dict().values()), "buffers stay buffers"
+    assert count(ref.gpt2_small_skeleton(True)) == 124_439_808, "meta tensors cross without data"
+
+
+def test_the_sandbox_cannot_make_the_grader_build_a_class_of_its_choosing(session: Session) -> None:
+    for path in ("os.system", "subprocess.Popen", "builtins.eval", "grader.reference.tied.TinyLM",
+                 "torch.nn.modules.module.os", "torch.nn.functional.embedding"):
+        assert torch_class(path) is None, path
+    codec = GraderCodec(session)
+    spec = {"t": "module", "id": 0, "h": 10_000, "cls": "grader.reference.tied.TinyLM",
+            "bases": ["subprocess.Popen", "torch.nn.modules.module.Module"], "training": True,
+            "attrs": {"__class__": "str", "_parameters": 1, "forward": "x", "size": 3},
+            "params": [], "buffers": [], "children": []}
+    mirror = codec.load(spec)
+    assert type(mirror).__module__ == "grader.reference.tied" and type(mirror).__bases__ == (nn.Module,)
+    assert type(mirror) is not ref.TinyLM and mirror.size == 3
+    assert isinstance(mirror._parameters, dict), "private attributes are never set from the sandbox"
+    with pytest.raises(ValueError):
+        codec.load({"t": "module", "id": 0, "h": 10_001, "cls": "x.Y", "bases": [], "training": True,
+                    "attrs": {}, "params": [["w", {"t": "nd", "dtype": "<f8", "shape": [1], "data": "AAAAAAAAAAA="}]],
+                    "buffers": [], "children": []})
+
+
+def test_a_lost_sandbox_is_an_error_not_a_hang(tmp_path: Path) -> None:
+    lost = Session(tmp_path / "nobody.sock", time.monotonic() + 0.3)
+    call: Callable[..., object] = lost.subject("TinyLM")
+    with pytest.raises(RemoteError, match="did not finish"):
+        call(3, 2)
