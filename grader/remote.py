@@ -176,7 +176,7 @@ class Session:
                 break
             except (FileNotFoundError, ConnectionRefusedError):
                 conn.close()
-                time.sleep(0.05)
+                time.sleep(0.005)
         else:
             self.lost = f"the student cells did not finish within {START_SECONDS} s"
             return
