@@ -11,7 +11,7 @@ from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPrep
 from nbgrader.preprocessors import AssignLatePenalties, CheckCellMetadata, GetGrades, IgnorePattern, SaveAutoGrades
 
 from grader.execute import LimitOutputSize, ResilientExecute
-from grader.feedback import HideHiddenTests
+from grader.feedback import FeedbackExporter, HideHiddenTests
 
 c = get_config()  # noqa: F821 -- injected by traitlets when nbgrader loads this file
 
@@ -38,3 +38,4 @@ c.Autograde.autograde_preprocessors = [ResilientExecute, IgnorePattern, ClearMet
 
 # Feedback shows each hidden test by its name, points and report, never its source (nbgrader#917).
 c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
+c.GenerateFeedback.exporter_class = FeedbackExporter  # HTMLExporter whose templates are compiled once per process

@@ -109,6 +109,7 @@ def make_api(root: Path, db_url: str | None = None, kernel_ipc_dir: Path | None 
     if kernel_ipc_dir is not None:
         config.KernelManager.transport = "ipc"
         config.KernelManager.ip = str(kernel_ipc_dir / "kernel")
+        config.KernelManager.client_class = "grader.warm.QuickReadyClient"
     if kernel_name is not None:
         config.ExecutePreprocessor.kernel_name = kernel_name
     if cell_timeout:

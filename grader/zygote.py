@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 PRELOAD = ("numpy", "torch", "torch.nn.functional", "matplotlib", "matplotlib.pyplot", "IPython", "ipykernel.kernelapp",
-           "ipykernel.ipkernel", "matplotlib_inline.backend_inline", "IPython.core.inputtransformer2")
+           "ipykernel.ipkernel", "ipykernel.debugger", "matplotlib_inline.backend_inline",
+           "IPython.core.inputtransformer2")
 # Environment a child keeps from the request (everything else, instructor secrets included, is dropped).
 KEEP_ENV = ("PATH", "LANG", "LC_ALL", "MPLBACKEND", "NBGRADER_EXECUTION", "PYTHONHASHSEED", "JPY_SESSION_NAME",
             "PYDEVD_DISABLE_FILE_VALIDATION")
