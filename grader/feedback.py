@@ -5,17 +5,23 @@ nbgrader's ``generate_feedback`` renders the autograded notebook, hidden test co
 every test cell it removes the ``### BEGIN/END HIDDEN TESTS`` region and shortens error tracebacks to their
 last line, so the student sees each hidden test by its name, its points and its report — never its source.
 
-:class:`FeedbackExporter` is nbconvert's HTML exporter with one change: its templates are compiled once per process,
-not once per notebook (jinja's bytecode cache, checked against the template's source). The pages are the same.
+:class:`FeedbackExporter` is nbconvert's HTML exporter, made cheaper per page without changing what a page shows: its
+templates are compiled once per process (jinja's bytecode cache, checked against the template's source), and the
+accessibility pass nbconvert makes after rendering (``alt`` text for images, ``tabindex`` on cells) is done on the
+rendered text instead of through a BeautifulSoup parse and re-serialisation of the whole page, which took more than
+half of the time of a feedback page.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import jinja2
-from nbconvert.exporters import HTMLExporter
+from nbconvert.exporters import HTMLExporter, TemplateExporter
 from nbconvert.exporters.exporter import ResourcesDict
+from nbconvert.filters.highlight import Highlight2HTML
+from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
 from nbformat import NotebookNode
 from nbgrader.preprocessors import ClearHiddenTests, GetGrades
 from traitlets import List
@@ -60,9 +66,39 @@ _COMPILED = _CompiledTemplates()
 
 
 class FeedbackExporter(HTMLExporter):
-    """The HTML exporter of ``generate_feedback``; compiling nbgrader's feedback template cost ~0.2 s per notebook."""
+    """The HTML exporter of ``generate_feedback``, ~0.5 s cheaper per notebook (see the module's docstring)."""
 
     def _create_environment(self) -> Any:
         environment = super()._create_environment()
         environment.bytecode_cache = _COMPILED
         return environment
+
+    def from_notebook_node(self, nb: NotebookNode, resources: dict[str, Any] | None = None, **kw: Any
+                           ) -> tuple[str, dict[str, Any]]:
+        """``HTMLExporter.from_notebook_node`` (nbconvert 7) with :func:`accessible` in place of its soup pass."""
+        langinfo = nb.metadata.get("language_info", {})
+        lexer = langinfo.get("pygments_lexer", langinfo.get("name", None))
+        highlight_code = self.filters.get("highlight_code", Highlight2HTML(pygments_lexer=lexer, parent=self))
+        resources = self._init_resources(resources)
+        filter_data_type = WidgetsDataTypeFilter(notebook_metadata=self._nb_metadata, parent=self,
+                                                 resources=resources)
+        self.register_filter("highlight_code", highlight_code)
+        self.register_filter("filter_data_type", filter_data_type)
+        html, resources = TemplateExporter.from_notebook_node(self, nb, resources, **kw)
+        return accessible(html), resources
+
+
+_SCRIPTS = re.compile(r"(<script\b.*?</script>|<style\b.*?</style>)", re.S | re.I)
+_IMAGE_WITHOUT_ALT = re.compile(r"<img\b(?![^>]*\salt=)", re.I)
+_FOCUSABLE = re.compile(r'<div\b(?=[^>]*\sclass="[^"]*\b(?:jp-Cell-inputWrapper|jp-OutputArea-output)\b)'
+                        r"(?![^>]*\stabindex=)", re.I)
+NO_ALT = "No description has been provided for this image"
+
+
+def accessible(html: str) -> str:
+    """What nbconvert's HTML exporter adds after rendering: ``alt`` text on every image without one, ``tabindex="0"``
+    on cell inputs and outputs; outside ``<script>`` and ``<style>``, which are left as they are."""
+    parts = _SCRIPTS.split(html)
+    for i in range(0, len(parts), 2):
+        parts[i] = _FOCUSABLE.sub('<div tabindex="0"', _IMAGE_WITHOUT_ALT.sub(f'<img alt="{NO_ALT}"', parts[i]))
+    return "".join(parts)

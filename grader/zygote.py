@@ -162,7 +162,7 @@ def _run_recheck(request: dict[str, Any]) -> None:
     recheck_server.main(request)
 
 
-def _warm_up() -> None:
+def warm_up() -> None:
     """Make once, before forking, the first calls that cost every fresh process up to a second each.
 
     torch imports much lazily on first use: an optimiser's first ``step`` (~1 s on this machine's CPU),
@@ -192,7 +192,7 @@ def serve(socket_path: str, preload: bool, uid: int | None) -> None:
     if preload:
         for module in PRELOAD:
             importlib.import_module(module)
-        _warm_up()
+        warm_up()
     signal.signal(signal.SIGCHLD, _reap)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(socket_path)
