@@ -14,6 +14,7 @@ graded is reported with the reason and costs no other student anything.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -25,8 +26,17 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from grader.course import COURSE, REPO, GraderError, default_db_url, graded_assignments, load_config
+from grader.course import (
+    COURSE,
+    REPO,
+    GraderError,
+    default_db_url,
+    graded_assignments,
+    load_config,
+    share_gradebook_engines,
+)
 from grader.executor import Executor, LocalExecutor, Result, Task
 from grader.integrity import IntegrityLog
 from grader.release import generate, same_tree
@@ -186,7 +196,7 @@ def _save_grades(db_url: str, task: Task, result: Result, config: object) -> Non
     configuration, so a configured late-submission plugin applies)."""
     import nbformat
     from nbgrader.api import Gradebook
-    from nbgrader.preprocessors import AssignLatePenalties, SaveAutoGrades
+    from nbgrader.preprocessors import AssignLatePenalties
 
     with Gradebook(db_url) as gb:
         known = {nb.name for nb in gb.find_assignment(task.assignment).notebooks}
@@ -200,8 +210,35 @@ def _save_grades(db_url: str, task: Task, result: Result, config: object) -> Non
         nb = nbformat.reads(data.decode("utf-8"), as_version=4)
         resources = {"nbgrader": {"assignment": task.assignment, "notebook": name, "student": task.student,
                                   "db_url": db_url}}
-        for preprocessor in (SaveAutoGrades(config=config), AssignLatePenalties(config=config)):
+        for preprocessor in (_save_auto_grades_class()(config=config), AssignLatePenalties(config=config)):
             nb, resources = preprocessor.preprocess(nb, resources)
+
+
+@functools.cache
+def _save_auto_grades_class() -> type:
+    from nbgrader.api import Gradebook
+    from nbgrader.preprocessors import SaveAutoGrades
+
+    class SaveAutoGradesAtOnce(SaveAutoGrades):
+        """nbgrader's ``SaveAutoGrades``, in one transaction per notebook: its per-cell commits become flushes and
+        one commit follows the last cell (no half-written notebook; no reloading every row after every cell)."""
+
+        def preprocess(self, nb: Any, resources: Any) -> tuple[Any, Any]:
+            meta = resources["nbgrader"]
+            self.notebook_id, self.assignment_id = meta["notebook"], meta["assignment"]
+            self.student_id, self.db_url = meta["student"], meta["db_url"]
+            self.gradebook = Gradebook(self.db_url)
+            with self.gradebook:
+                session = self.gradebook.db
+                session.commit = session.flush   # for the cells only
+                try:
+                    nb, resources = super(SaveAutoGrades, self).preprocess(nb, resources)
+                finally:
+                    del session.commit
+                session.commit()
+            return nb, resources
+
+    return SaveAutoGradesAtOnce
 
 
 # ------------------------------------------------------------------------------------------------ autograde
@@ -263,6 +300,7 @@ def autograde(
         raise GraderError(f"nothing to grade in {root / 'submitted'}: expected <student>/<assignment>/*.ipynb")
     db_url = db_url or default_db_url(root)
     fingerprint = grader_fingerprint()
+    share_gradebook_engines()
     template, warnings = prepare(root, db_url, (student for student, _ in pairs), fingerprint)
     for warning in warnings:
         say(f"warning: {warning}")

@@ -126,9 +126,10 @@ def _scratch(template_db: bytes, settings: Settings) -> _Worker:
     if _worker is not None and _worker.key == key:
         _worker.zygote.ensure()
         return _worker
-    from grader.course import make_api
+    from grader.course import make_api, share_gradebook_engines
     from grader.warm import KERNEL_NAME, Zygote, install_kernelspec
 
+    share_gradebook_engines()
     root = Path(tempfile.mkdtemp(prefix="grader-worker-"))
     atexit.register(shutil.rmtree, root, ignore_errors=True)
     (root / "gradebook.db").write_bytes(template_db)
