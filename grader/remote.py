@@ -302,7 +302,7 @@ class Session:
         params: dict[int, nn.Parameter] = {}
         for module in modules:
             if isinstance(module, nn.Module) and self.handle_of(module):
-                for param in module.parameters():
+                for param in nn.Module.parameters(module):   # (a student attribute may shadow the method)
                     params.setdefault(id(param), param)
         pid_of = {id(param): pid for pid, (param, _) in self.params.items()}
         return [(pid_of[id(p)], p) for p in params.values() if id(p) in pid_of and p.requires_grad]
