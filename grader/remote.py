@@ -165,6 +165,7 @@ class Session:
         self.codec = GraderCodec(self)
         self.mirrors: dict[int, Any] = {}                          # handle -> mirror
         self.params: dict[int, tuple[nn.Parameter, torch.Tensor]] = {}   # pid -> (mirror's parameter, last sent)
+        self.remote_names: dict[str, str] = {}                     # class path -> its name in the student's cells
         self.classes: dict[str, type] = {}
         self._connect(path, deadline)
 
@@ -199,14 +200,16 @@ class Session:
         """What a hidden test receives for the student's ``name``: a stand-in class for a class, else a proxy."""
         reply = self._request({"probe": name}, name) if self.conn is not None else {}
         if reply.get("kind") == "class":
-            return self.stand_in(str(reply.get("cls")), reply.get("bases", []), remote_name=name)
+            self.remote_names[str(reply.get("cls"))] = name
+            return self.stand_in(str(reply.get("cls")), reply.get("bases", []))
         return RemoteFunction(self, name)
 
-    def stand_in(self, path: str, bases: list[Any], remote_name: str | None = None) -> type:
+    def stand_in(self, path: str, bases: list[Any]) -> type:
         """A local class named like the student's ``path``, subclassing the nearest torch class it subclasses.
 
-        Calling it builds the object in the sandbox (when it is the graded class) and returns its mirror; an
-        ``autograd.Function`` stand-in's ``apply`` runs the student's in the sandbox.
+        Calling it builds the object in the sandbox (when it is a class the tests were given: :meth:`subject`) and
+        returns its mirror; an ``autograd.Function`` stand-in's ``apply`` runs the student's in the sandbox. The
+        class may have been made earlier, for a mirror's submodule: its name is looked up when it is called.
         """
         if path in self.classes:
             return self.classes[path]
@@ -214,16 +217,19 @@ class Session:
         module_name, _, qualname = path.rpartition(".")
         session = self
 
-        def construct(cls: type, *args: Any, **kwargs: Any) -> Any:
-            if remote_name is None:
+        def remote_name() -> str:
+            if path not in session.remote_names:
                 raise TypeError(f"{qualname} can only be built in the student's process")
-            return session.call({"fn": remote_name}, args, kwargs)
+            return session.remote_names[path]
+
+        def construct(cls: type, *args: Any, **kwargs: Any) -> Any:
+            return session.call({"fn": remote_name()}, args, kwargs)
 
         def call(obj: Any, *args: Any, **kwargs: Any) -> Any:
             return session.call({"handle": session.handle_of(obj)}, args, kwargs)
 
         def apply(cls: type, *args: Any, **kwargs: Any) -> Any:
-            return session.call({"fn": remote_name, "attr": "apply"}, args, kwargs)
+            return session.call({"fn": remote_name(), "attr": "apply"}, args, kwargs)
 
         namespace: dict[str, Any] = {"__module__": module_name, "__qualname__": qualname,
                                      "__new__": construct, "__init__": lambda self, *a, **k: None}

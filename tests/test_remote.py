@@ -47,6 +47,24 @@ STUDENT = textwrap.dedent('''
             return self.lm_head(torch.tanh(self.hidden(self.embed(ids))))
 
 
+    class Scale(nn.Module):
+        def __init__(self, d):
+            super().__init__()
+            self.weight = nn.Parameter(torch.full((d,), 2.0))
+
+        def forward(self, x):
+            return x * self.weight
+
+
+    class Scaled(nn.Module):
+        def __init__(self, d):
+            super().__init__()
+            self.scale = Scale(d)
+
+        def forward(self, x):
+            return self.scale(x)
+
+
     class Lookup(torch.autograd.Function):
         @staticmethod
         def forward(ctx, ids, weight):
@@ -115,6 +133,13 @@ def test_a_module_mirror_has_the_students_structure_and_sharing(session: Session
     assert [n for n, _ in tied.named_parameters()] == ["embed.weight", "hidden.weight", "hidden.bias"]
     assert untied.lm_head.weight is not untied.embed.weight
     assert tied.embed.num_embeddings == 11 and tied.lm_head.bias is None
+
+
+def test_a_class_first_met_as_a_submodule_can_still_be_built(session: Session) -> None:
+    outer = session.subject("Scaled")(3)
+    Scale = session.subject("Scale")
+    assert type(outer.scale) is Scale, "one stand-in class per student class"
+    torch.testing.assert_close(Scale(2)(torch.ones(2)), torch.full((2,), 2.0))
 
 
 def test_forward_backward_and_an_optimiser_step_match_a_local_replica(session: Session) -> None:
