@@ -280,8 +280,9 @@ class QuickReadyClient(AsyncKernelClient):
         deadline = time.monotonic() + (timeout if timeout is not None else 60.0)
         while True:
             request = self.kernel_info()
-            reply = await self._reply_to(request, deadline)
-            if reply is not None and await self._iopub_echoes(request, min(deadline, time.monotonic() + 1.0)):
+            reply = await self._answer(self.shell_channel, request, deadline, quiet=1.0, kind="kernel_info_reply")
+            if reply is not None and await self._answer(self.iopub_channel, request,
+                                                        min(deadline, time.monotonic() + 1.0)):
                 self._handle_kernel_info_reply(reply)
                 return
             if not await self._async_is_alive():
@@ -291,29 +292,22 @@ class QuickReadyClient(AsyncKernelClient):
 
     wait_for_ready = _async_wait_for_ready   # (AsyncKernelClient binds the name to the base method)
 
-    async def _reply_to(self, request: str, deadline: float) -> dict[str, Any] | None:
+    @staticmethod
+    async def _answer(channel: Any, request: str, deadline: float, quiet: float | None = None,
+                      kind: str | None = None) -> dict[str, Any] | None:
+        """The first message on ``channel`` caused by ``request`` (and of type ``kind``), before ``deadline``; None
+        once the channel has been silent for ``quiet`` seconds (or until the deadline)."""
         from queue import Empty
 
         while time.monotonic() < deadline:
+            left = max(0.0, deadline - time.monotonic())
             try:
-                msg = await self.shell_channel.get_msg(timeout=min(1.0, max(0.0, deadline - time.monotonic())))
+                msg = await channel.get_msg(timeout=left if quiet is None else min(quiet, left))
             except Empty:
                 return None
-            if msg["msg_type"] == "kernel_info_reply" and msg["parent_header"].get("msg_id") == request:
+            if msg["parent_header"].get("msg_id") == request and kind in (None, msg["msg_type"]):
                 return msg
         return None
-
-    async def _iopub_echoes(self, request: str, deadline: float) -> bool:
-        from queue import Empty
-
-        while time.monotonic() < deadline:
-            try:
-                msg = await self.iopub_channel.get_msg(timeout=max(0.0, deadline - time.monotonic()))
-            except Empty:
-                return False
-            if msg["parent_header"].get("msg_id") == request:
-                return True
-        return False
 
 
 def install_kernelspec(jupyter_dir: Path, zygote: Zygote) -> Path:
