@@ -142,7 +142,7 @@ class Codec:
             return key
         return {"t": "module", "id": key, "cls": class_path(type(module)), "bases": torch_bases(type(module)),
                 "training": bool(getattr(module, "training", True)),
-                "attrs": {k: self.encode(v, depth + 1) for k, v in vars(module).items() if _public(k)},
+                "attrs": {k: self.encode(v, depth + 1) for k, v in vars(module).items() if public_attribute(k)},
                 "params": [[n, None if p is None else self.encode(p, depth + 1)]
                            for n, p in module._parameters.items()],
                 "buffers": [[n, None if b is None else self.encode(b, depth + 1),
@@ -243,13 +243,14 @@ class Codec:
             module.add_module(_name(name), child)
             names.add(name)
         for name, spec in value.get("attrs", {}).items():
-            if _public(name) and name not in names:
+            if public_attribute(name) and name not in names:
                 object.__setattr__(module, name, self.decode(spec))
         return module
 
 
-def _public(name: Any) -> bool:
-    """An attribute that crosses with a module: a public name, not ``training`` nor an instance-level ``forward``."""
+def public_attribute(name: Any) -> bool:
+    """An attribute that crosses with a module or object: a public name, not ``training`` nor an instance-level
+    ``forward``."""
     return type(name) is str and name.isidentifier() and not name.startswith("_") and name not in ("training",
                                                                                                    "forward")
 
@@ -392,7 +393,7 @@ class ServerCodec(Codec):
         if isinstance(key, dict):
             return key
         return {"t": "object", "id": key, "h": self.handle(value), "cls": class_path(kind),
-                "attrs": {k: self.encode(v, depth + 1) for k, v in vars(value).items() if _public(k)}}
+                "attrs": {k: self.encode(v, depth + 1) for k, v in vars(value).items() if public_attribute(k)}}
 
     def decode_tensor(self, value: dict[str, Any]) -> Any:
         t = super().decode_tensor(value)
@@ -451,14 +452,14 @@ def run_source(source: str, namespace: dict[str, Any], seconds: int, label: str)
     except _CellTimeout:
         return f"stopped after {seconds} s"
     except BaseException as err:  # whatever a student cell or a test raised is its outcome
-        return _describe(err)[:600]
+        return f"{type(err).__name__}: {_message(err)}"[:600]
 
 
-def _describe(err: BaseException) -> str:
+def _message(err: BaseException) -> str:
     try:
-        return f"{type(err).__name__}: {str(err)[:4000]}"
+        return str(err)[:4000]
     except Exception:  # an exception whose message itself fails
-        return f"{type(err).__name__}: (its message could not be read)"
+        return "(its message could not be read)"
 
 
 def _plain_results(fn: Any) -> Any:
@@ -474,8 +475,7 @@ def _plain_results(fn: Any) -> Any:
 
 
 def _raised(err: BaseException) -> dict[str, Any]:
-    message = _describe(err).partition(": ")[2]
-    return {"types": [class_path(k) for k in type(err).__mro__], "message": message}
+    return {"types": [class_path(k) for k in type(err).__mro__], "message": _message(err)}
 
 
 class Server:

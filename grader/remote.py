@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from grader.recheck_server import Codec, Opaque, class_path, receive, send
+from grader.recheck_server import Codec, class_path, public_attribute, receive, send
 
 CALL_SECONDS = 60        # one call of student code
 START_SECONDS = 120      # running the student cells before the first call
@@ -112,7 +112,7 @@ class GraderCodec(Codec):
             self.session.mirrors[handle] = mirror
         self._remember(value, mirror)
         for name, spec in value.get("attrs", {}).items():
-            if type(name) is str and name.isidentifier() and not name.startswith("_"):
+            if public_attribute(name):
                 object.__setattr__(mirror, name, self.decode(spec))
         return mirror
 
@@ -391,4 +391,4 @@ def _write_back(args: tuple[Any, ...], after: list[Any]) -> None:
                 arg.copy_(new.to(arg.dtype))
 
 
-__all__ = ["CALL_SECONDS", "START_SECONDS", "Opaque", "RemoteError", "RemoteFunction", "Session", "torch_class"]
+__all__ = ["CALL_SECONDS", "START_SECONDS", "RemoteError", "RemoteFunction", "Session", "torch_class"]
