@@ -99,7 +99,7 @@ class GraderCodec(Codec):
             mirror = object.__new__(cls)
         self.fill_module(mirror, value)
         object.__setattr__(mirror, "forward", RemoteMethod(self.session, handle))
-        self.session.mirrors[handle] = mirror
+        self.session.remember(handle, mirror)
         return mirror
 
     def decode_other(self, value: dict[str, Any]) -> Any:
@@ -109,7 +109,7 @@ class GraderCodec(Codec):
         mirror = self.session.mirrors.get(handle)
         if mirror is None:
             mirror = object.__new__(self.session.stand_in(str(value.get("cls")), []))
-            self.session.mirrors[handle] = mirror
+            self.session.remember(handle, mirror)
         self._remember(value, mirror)
         for name, spec in value.get("attrs", {}).items():
             if public_attribute(name):
@@ -164,7 +164,9 @@ class Session:
         self.lost = ""
         self.codec = GraderCodec(self)
         self.mirrors: dict[int, Any] = {}                          # handle -> mirror
+        self.handles: dict[int, int] = {}                          # id(mirror) -> handle (mirrors are kept alive)
         self.params: dict[int, tuple[nn.Parameter, torch.Tensor]] = {}   # pid -> (mirror's parameter, last sent)
+        self.pids: dict[int, int] = {}                             # id(parameter) -> pid
         self.remote_names: dict[str, str] = {}                     # class path -> its name in the student's cells
         self.classes: dict[str, type] = {}
         self._connect(path, deadline)
@@ -242,7 +244,11 @@ class Session:
         return self.classes[path]
 
     def handle_of(self, obj: Any) -> int | None:
-        return next((h for h, mirror in self.mirrors.items() if mirror is obj), None)
+        return self.handles.get(id(obj))
+
+    def remember(self, handle: int, mirror: Any) -> None:
+        self.mirrors[handle] = mirror
+        self.handles[id(mirror)] = handle
 
     def parameter(self, pid: int, value: torch.Tensor) -> nn.Parameter:
         """The mirror's parameter ``pid``: the same object each time the sandbox sends it, with the value it sent."""
@@ -256,7 +262,8 @@ class Session:
             param.requires_grad_(value.requires_grad)
         else:
             param = value if type(value) is nn.Parameter else nn.Parameter(value, requires_grad=value.requires_grad)
-        self.params[pid] = (param, param.detach().clone())
+            self.pids[id(param)] = pid
+        self.params[pid] = (param, _snapshot(param))
         return param
 
     # -------------------------------------------------------------------------------------------- calls
@@ -310,8 +317,7 @@ class Session:
             if isinstance(module, nn.Module) and self.handle_of(module):
                 for param in nn.Module.parameters(module):   # (a student attribute may shadow the method)
                     params.setdefault(id(param), param)
-        pid_of = {id(param): pid for pid, (param, _) in self.params.items()}
-        return [(pid_of[id(p)], p) for p in params.values() if id(p) in pid_of and p.requires_grad]
+        return [(self.pids[id(p)], p) for p in params.values() if id(p) in self.pids and p.requires_grad]
 
     def _changed(self) -> dict[str, Any]:
         """Mirror parameters changed here since the sandbox last saw them (an optimiser step, an in-place edit)."""
@@ -323,8 +329,7 @@ class Session:
                     and param.requires_grad == sent.requires_grad and torch.equal(param.detach(), sent))
             if not same:
                 changed[str(pid)] = Codec().dump(param)
-                snapshot = param.detach().clone().requires_grad_(param.requires_grad)
-                self.params[pid] = (param, snapshot)
+                self.params[pid] = (param, _snapshot(param))
         return changed
 
     def _request(self, message: dict[str, Any], label: str) -> dict[str, Any]:
@@ -352,6 +357,11 @@ class Session:
             with contextlib.suppress(OSError):
                 self.conn.close()
             self.conn = None
+
+
+def _snapshot(param: nn.Parameter) -> torch.Tensor:
+    """What the sandbox holds of ``param``: its values and whether it requires grad (compared before each call)."""
+    return param.detach().clone().requires_grad_(param.requires_grad)
 
 
 def _elsewhere(*_: Any, **__: Any) -> Any:
