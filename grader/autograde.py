@@ -14,7 +14,6 @@ graded is reported with the reason and costs no other student anything.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import os
@@ -26,8 +25,8 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from grader import nbgrader_speedups
 from grader.course import (
     COURSE,
     REPO,
@@ -35,7 +34,6 @@ from grader.course import (
     default_db_url,
     graded_assignments,
     load_config,
-    share_gradebook_engines,
 )
 from grader.executor import Executor, LocalExecutor, Result, Task
 from grader.integrity import IntegrityLog
@@ -210,35 +208,9 @@ def _save_grades(db_url: str, task: Task, result: Result, config: object) -> Non
         nb = nbformat.reads(data.decode("utf-8"), as_version=4)
         resources = {"nbgrader": {"assignment": task.assignment, "notebook": name, "student": task.student,
                                   "db_url": db_url}}
-        for preprocessor in (_save_auto_grades_class()(config=config), AssignLatePenalties(config=config)):
+        save = nbgrader_speedups.save_auto_grades_at_once()
+        for preprocessor in (save(config=config), AssignLatePenalties(config=config)):
             nb, resources = preprocessor.preprocess(nb, resources)
-
-
-@functools.cache
-def _save_auto_grades_class() -> type:
-    from nbgrader.api import Gradebook
-    from nbgrader.preprocessors import SaveAutoGrades
-
-    class SaveAutoGradesAtOnce(SaveAutoGrades):
-        """nbgrader's ``SaveAutoGrades``, in one transaction per notebook: its per-cell commits become flushes and
-        one commit follows the last cell (no half-written notebook; no reloading every row after every cell)."""
-
-        def preprocess(self, nb: Any, resources: Any) -> tuple[Any, Any]:
-            meta = resources["nbgrader"]
-            self.notebook_id, self.assignment_id = meta["notebook"], meta["assignment"]
-            self.student_id, self.db_url = meta["student"], meta["db_url"]
-            self.gradebook = Gradebook(self.db_url)
-            with self.gradebook:
-                session = self.gradebook.db
-                session.commit = session.flush   # for the cells only
-                try:
-                    nb, resources = super(SaveAutoGrades, self).preprocess(nb, resources)
-                finally:
-                    del session.commit
-                session.commit()
-            return nb, resources
-
-    return SaveAutoGradesAtOnce
 
 
 # ------------------------------------------------------------------------------------------------ autograde
@@ -300,33 +272,39 @@ def autograde(
         raise GraderError(f"nothing to grade in {root / 'submitted'}: expected <student>/<assignment>/*.ipynb")
     db_url = db_url or default_db_url(root)
     fingerprint = grader_fingerprint()
-    share_gradebook_engines()
-    template, warnings = prepare(root, db_url, (student for student, _ in pairs), fingerprint)
-    for warning in warnings:
-        say(f"warning: {warning}")
-
     tasks = [_read_task(root, student, assignment) for student, assignment in pairs]
-    state = _load_state(root)
     keys = {(t.student, t.assignment): _submission_key(t, fingerprint) for t in tasks}
     todo, outcomes = [], []
+    graded_before = _load_state(root)
     for task in tasks:
-        slot = f"{task.student}/{task.assignment}"
-        unchanged = state.get(slot) == keys[(task.student, task.assignment)]
+        unchanged = graded_before.get(f"{task.student}/{task.assignment}") == keys[(task.student, task.assignment)]
         if unchanged and not force and (root / "autograded" / task.student / task.assignment).is_dir():
             outcomes.append(Outcome(task.student, task.assignment, True, 0.0, skipped=True))
         else:
             todo.append(task)
-    if outcomes:
-        say(f"{len(outcomes)} submission(s) unchanged since they were last graded: kept (--force re-grades them)")
 
     run = executor or LocalExecutor(max(1, min(jobs or default_jobs(), len(todo) or 1)), warm=warm,
                                     isolation=isolation)
+    if todo and hasattr(run, "start"):
+        run.start()  # workers boot (zygotes, torch) while the gradebook is prepared
+    try:
+        nbgrader_speedups.install()
+        template, warnings = prepare(root, db_url, (student for student, _ in pairs), fingerprint)
+        config = load_config(root, db_url)
+    except BaseException:
+        if hasattr(run, "close"):
+            run.close()
+        raise
+    for warning in warnings:
+        say(f"warning: {warning}")
+    if outcomes:
+        say(f"{len(outcomes)} submission(s) unchanged since they were last graded: kept (--force re-grades them)")
+    state = _load_state(root)  # as prepare() left it
     integrity = IntegrityLog(root)
     tracker = Progress(len(todo), say)
     if todo:
         say(f"grading {len(todo)} submission(s) with {run}")
     by_slot = {(t.student, t.assignment): t for t in todo}
-    config = load_config(root, db_url)
     for result in run.run(todo, template):
         task = by_slot[(result.student, result.assignment)]
         problem = result.problem

@@ -114,41 +114,15 @@ def make_api(root: Path, db_url: str | None = None, kernel_ipc_dir: Path | None 
         config.ExecutePreprocessor.kernel_name = kernel_name
     if cell_timeout:
         config.Execute.timeout = cell_timeout
+    preprocessors = config.Autograde.get("autograde_preprocessors")
+    if preprocessors:  # nbgrader's SaveAutoGrades as one transaction per notebook (same rows, same values)
+        from nbgrader.preprocessors import SaveAutoGrades
+
+        from grader.nbgrader_speedups import save_auto_grades_at_once
+
+        config.Autograde.autograde_preprocessors = [save_auto_grades_at_once() if p is SaveAutoGrades else p
+                                                    for p in preprocessors]
     return NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
-
-
-_GRAVEYARD: list[object] = []   # engines a forked child inherited: never used there, never closed there
-
-
-def share_gradebook_engines() -> None:
-    """One SQLAlchemy engine per gradebook URL in this process, instead of one per ``nbgrader.api.Gradebook``.
-
-    nbgrader opens a Gradebook, and with it a new engine, in each preprocessor that touches the database (about ten
-    per graded notebook, three per submission written by the coordinator); a new engine compiles every statement
-    afresh, which was most of the ~0.24 s of CPU the coordinator spent per submission. ``Gradebook.close`` still
-    disposes of the pool's connections; the compiled statements stay. A forked child starts with none (an SQLite
-    connection must not cross a fork).
-    """
-    import nbgrader.api
-
-    if getattr(nbgrader.api.create_engine, "shared_by_grader", False):
-        return
-    original = nbgrader.api.create_engine
-    engines: dict[tuple[str, str], object] = {}
-
-    def create_engine(url: object, **kwargs: object) -> object:
-        key = (str(url), repr(sorted(kwargs.items())))
-        if key not in engines:
-            engines[key] = original(url, **kwargs)
-        return engines[key]
-
-    def forget() -> None:
-        _GRAVEYARD.extend(engines.values())
-        engines.clear()
-
-    create_engine.shared_by_grader = True  # type: ignore[attr-defined]
-    nbgrader.api.create_engine = create_engine
-    os.register_at_fork(after_in_child=forget)
 
 
 def ensure_tools_on_path() -> None:

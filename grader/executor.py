@@ -14,6 +14,7 @@ Executors hand tasks to workers: :class:`LocalExecutor` (processes on this machi
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
 import multiprocessing
 import os
@@ -79,33 +80,23 @@ _EXCEPTION_LINE = re.compile(r"^\s*([\w.]+(?:Error|Exception|Exit)): ")
 class _Worker:
     """A worker's private scratch course, created on its first task and reused for the next ones.
 
-    Layout of ``root``: ``gradebook.db`` (a copy of the template), ``submitted/``, ``autograded/`` and ``feedback/``
-    (one submission at a time), ``box/`` (the zygote's socket; ``box/runtime`` holds the kernels' connection files
-    and sockets). Only ``autograded/`` and ``box/`` exist inside the sandbox.
+    Layout of ``root``: ``gradebook-<template>.db`` (a copy of the template), ``submitted/``, ``autograded/`` and
+    ``feedback/`` (one submission at a time), ``box/`` (the kernel zygote's socket; ``box/runtime`` holds the
+    kernels' connection files and sockets) and ``rbox/`` (the re-check zygote's socket and ``work/``). Only
+    ``autograded/``, ``box/`` and ``rbox/`` exist inside the sandboxes.
     """
 
-    key: str
+    key: str                  # the settings it was booted with
     root: Path
-    api: NbGraderAPI
-    zygote: Zygote
+    zygote: Zygote            # forks nbgrader's kernels
+    recheck: Zygote           # forks the re-check processes (no grader package in sight)
     settings: Settings
-    _recheck_zygote: Zygote | None = None
+    api: NbGraderAPI | None = None
+    template: str = ""        # hash of the gradebook template the scratch course holds
 
     def recheck_zygote(self) -> Zygote:
-        """The zygote of the re-check sandbox (no grader package in sight), started on first use."""
-        from grader.warm import Zygote
-
-        if self._recheck_zygote is None:
-            from grader.zygote import warm_up
-
-            warm_up()  # the hidden tests run here too, against mirrors: an optimiser's first step costs ~1.5 s
-            box = self.root / "rbox"
-            (box / "work").mkdir(parents=True, exist_ok=True)
-            self._recheck_zygote = Zygote(box / "zygote.sock", self.settings.isolation, "recheck",
-                                          writable=[box / "work"], preload=self.settings.warm)
-            atexit.register(self._recheck_zygote.stop)
-        self._recheck_zygote.ensure()
-        return self._recheck_zygote
+        self.recheck.ensure()
+        return self.recheck
 
 
 _worker: _Worker | None = None
@@ -120,32 +111,68 @@ def _forget_worker() -> None:
 os.register_at_fork(after_in_child=_forget_worker)
 
 
-def _scratch(template_db: bytes, settings: Settings) -> _Worker:
+def boot(settings: Settings) -> _Worker:
+    """Make this process a grading worker: a scratch folder, the kernel and re-check zygotes, torch warmed up.
+
+    Everything here is independent of the class being graded, so a :class:`LocalExecutor` runs it in each worker
+    process as soon as the pool starts, while the coordinator is still preparing the gradebook. Both zygotes
+    start side by side and import torch while this process warms up its own (the hidden tests run here too,
+    against mirrors: an optimiser's first step alone costs ~1.5 s in a fresh process).
+    """
     global _worker
-    key = hashlib.sha256(template_db).hexdigest() + repr(settings)
+    key = repr(settings)
     if _worker is not None and _worker.key == key:
         _worker.zygote.ensure()
         return _worker
-    from grader.course import make_api, share_gradebook_engines
-    from grader.warm import KERNEL_NAME, Zygote, install_kernelspec
+    from grader.warm import Zygote, install_kernelspec
+    from grader.zygote import warm_up
 
-    share_gradebook_engines()
     root = Path(tempfile.mkdtemp(prefix="grader-worker-"))
     atexit.register(shutil.rmtree, root, ignore_errors=True)
-    (root / "gradebook.db").write_bytes(template_db)
     runtime = root / "box" / "runtime"
     runtime.mkdir(parents=True)
     runtime.chmod(0o1777)  # the kernels (their own user id) create their sockets here
     (root / "autograded").mkdir()
+    (root / "rbox" / "work").mkdir(parents=True)
     os.environ["JUPYTER_RUNTIME_DIR"] = str(runtime)  # connection files, where the sandboxed kernel can read them
     zygote = Zygote(root / "box" / "zygote.sock", settings.isolation, "kernel", writable=[root / "autograded"],
-                    preload=settings.warm)
+                    preload=settings.warm, wait=False)
     atexit.register(zygote.stop)
+    recheck = Zygote(root / "rbox" / "zygote.sock", settings.isolation, "recheck", writable=[root / "rbox" / "work"],
+                     preload=settings.warm, wait=False)
+    atexit.register(recheck.stop)
+    warm_up()
+    zygote.ensure()
+    recheck.ensure()
     install_kernelspec(root / "jupyter", zygote)
-    api = make_api(root, f"sqlite:///{root / 'gradebook.db'}", kernel_ipc_dir=runtime, kernel_name=KERNEL_NAME,
-                   cell_timeout=settings.isolation.limits.cell_seconds or None)
-    _worker = _Worker(key, root, api, zygote, settings)
+    _worker = _Worker(key, root, zygote, recheck, settings)
     return _worker
+
+
+def _boot_in_background(settings: Settings) -> None:
+    """Pool initializer: boot now if possible. A failure here is not fatal to the pool: the first task boots
+    again and reports the reason as that submission's problem."""
+    with contextlib.suppress(Exception):
+        boot(settings)
+
+
+def _scratch(template_db: bytes, settings: Settings) -> _Worker:
+    """The booted worker with a scratch course whose gradebook is a copy of ``template_db``."""
+    from grader import nbgrader_speedups
+    from grader.course import make_api
+    from grader.warm import KERNEL_NAME
+
+    worker = boot(settings)
+    template = hashlib.sha256(template_db).hexdigest()
+    if worker.template != template:
+        nbgrader_speedups.install()
+        database = worker.root / f"gradebook-{template[:16]}.db"
+        database.write_bytes(template_db)
+        runtime = worker.root / "box" / "runtime"
+        worker.api = make_api(worker.root, f"sqlite:///{database}", kernel_ipc_dir=runtime, kernel_name=KERNEL_NAME,
+                              cell_timeout=settings.isolation.limits.cell_seconds or None)
+        worker.template = template
+    return worker
 
 
 def _clear(worker: _Worker) -> None:
@@ -329,6 +356,9 @@ class Executor(Protocol):
 class LocalExecutor:
     """Worker processes on this machine (fork), one task at a time each.
 
+    :meth:`start` forks the workers ahead of :meth:`run`, so that each boots (zygotes, torch) while the coordinator
+    prepares the gradebook; :meth:`run` starts them itself if needed and shuts them down when it is done.
+
     If a worker process dies (killed, out of memory), every task in the pool at that moment fails with it. Those
     tasks are then run again one at a time, each in a process of its own: the submission that kills its process
     is reported as failed, the others are graded as usual.
@@ -339,9 +369,22 @@ class LocalExecutor:
         self.jobs = max(1, jobs)
         self.settings = Settings(warm, isolation or Isolation())
         self.function = function or execute_task
+        self._started: ProcessPoolExecutor | None = None
 
     def __str__(self) -> str:
         return f"{self.jobs} local worker(s), {describe(self.settings)}"
+
+    def start(self) -> None:
+        """Fork the workers now; each boots in the background (:func:`boot`)."""
+        if self._started is None:
+            self._started = self._new_pool(self.jobs)
+            self._started.submit(int)  # the pool forks all its workers on the first submission
+
+    def close(self) -> None:
+        """Shut down workers started by :meth:`start` and not used by :meth:`run`."""
+        if self._started is not None:
+            self._started.shutdown(cancel_futures=True)
+            self._started = None
 
     def run(self, tasks: Sequence[Task], template_db: bytes) -> Iterator[Result]:
         broken: list[Task] = []
@@ -354,11 +397,16 @@ class LocalExecutor:
                              "the grading process died while this submission was in it, twice (killed, or out of "
                              "memory); not graded")
 
+    def _new_pool(self, jobs: int) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"),
+                                   initializer=_boot_in_background, initargs=(self.settings,))
+
     def _pool(self, tasks: Sequence[Task], template_db: bytes, jobs: int, broken: list[Task]) -> Iterator[Result]:
         if not tasks:
+            self.close()
             return
-        context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(min(jobs, len(tasks)), mp_context=context) as pool:
+        started, self._started = self._started, None
+        with started or self._new_pool(min(jobs, len(tasks))) as pool:
             futures = {pool.submit(self.function, task, template_db, self.settings): task for task in tasks}
             for future in as_completed(futures):
                 task = futures[future]
@@ -382,34 +430,55 @@ class DaskExecutor:
         self.address = address
         self.jobs = jobs
         self.settings = Settings(warm, isolation or Isolation())
+        self._client: Any = None
+        self._cluster: Any = None
 
     def __str__(self) -> str:
         return f"Dask cluster {self.address}, {describe(self.settings)}"
 
-    def run(self, tasks: Sequence[Task], template_db: bytes) -> Iterator[Result]:
+    def start(self) -> None:
+        """Connect (or start the LocalCluster) now and let every worker boot while the coordinator prepares."""
+        if self._client is not None:
+            return
         try:
             from distributed import Client, LocalCluster
-            from distributed import as_completed as dask_completed
         except ImportError as err:
             from grader.course import GraderError
 
             raise GraderError("--dask needs the optional dependency `distributed` (pip install distributed)") from err
-        cluster = None
         if self.address == "local":
-            cluster = LocalCluster(n_workers=self.jobs or 2, threads_per_worker=1, processes=True,
-                                   dashboard_address=None)
-            client = Client(cluster)
+            self._cluster = LocalCluster(n_workers=self.jobs or 2, threads_per_worker=1, processes=True,
+                                         dashboard_address=None)
+            self._client = Client(self._cluster)
         else:
-            client = Client(self.address)
+            self._client = Client(self.address)
+        from distributed import fire_and_forget
+
+        if self._cluster is not None:
+            self._client.wait_for_workers(len(self._cluster.workers))
+        for address in self._client.scheduler_info().get("workers", {}):
+            fire_and_forget(self._client.submit(_boot_in_background, self.settings, pure=False, workers=[address],
+                                                allow_other_workers=False))
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+        self._client = self._cluster = None
+
+    def run(self, tasks: Sequence[Task], template_db: bytes) -> Iterator[Result]:
+        self.start()
+        from distributed import as_completed as dask_completed
+
+        client = self._client
         try:
             template = client.scatter(template_db, broadcast=True)
             futures = {client.submit(execute_task, task, template, self.settings, pure=False): task for task in tasks}
             for future in dask_completed(futures):
                 yield _result_or_failure(future, futures[future])
         finally:
-            client.close()
-            if cluster is not None:
-                cluster.close()
+            self.close()
 
 
 def _result_or_failure(future: Any, task: Task) -> Result:

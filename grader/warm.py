@@ -67,7 +67,7 @@ class Zygote:
     """
 
     def __init__(self, socket_path: Path, isolation: Isolation, profile: str = "kernel",
-                 writable: list[Path] | None = None, preload: bool = True) -> None:
+                 writable: list[Path] | None = None, preload: bool = True, wait: bool = True) -> None:
         self.socket_path = socket_path
         self.isolation = isolation
         self.profile = profile
@@ -76,9 +76,11 @@ class Zygote:
         self.uid = sandbox_uid() if isolation.sandbox else None
         self.process: subprocess.Popen[bytes] | None = None
         self.pidns = ""
-        self.start()
+        self.start(wait)
 
-    def start(self) -> None:
+    def start(self, wait: bool = True) -> None:
+        """Start the zygote process; with ``wait``, return once it is ready (else :meth:`ensure` waits for it, so
+        a worker can start its zygotes side by side and do other work while they import torch)."""
         from grader import sandbox
 
         options = [str(self.socket_path), *(["--preload"] if self.preload else []),
@@ -91,6 +93,12 @@ class Zygote:
         self.process = subprocess.Popen(argv, stdout=subprocess.PIPE,
                                         stderr=None if os.environ.get("GRADER_DEBUG") else subprocess.PIPE,
                                         stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+        self.pidns = ""
+        if wait:
+            self._wait_ready()
+
+    def _wait_ready(self) -> None:
+        assert self.process is not None
         ready = self.process.stdout.readline().decode() if self.process.stdout else ""
         if not ready.startswith("ready"):
             error = self.process.stderr.read().decode(errors="replace")[-2000:] if self.process.stderr else ""
@@ -109,7 +117,10 @@ class Zygote:
         return self.process is not None and self.process.poll() is None
 
     def ensure(self) -> None:
-        """Restart the zygote if a child managed to end it (it never should): the next student is not affected."""
+        """Wait until a zygote started without waiting is ready; restart it if a child managed to end it (it never
+        should): the next student is not affected."""
+        if self.alive() and not self.pidns:
+            self._wait_ready()
         if not self.alive():
             self.stop()
             self.start()
