@@ -285,10 +285,12 @@ def autograde(
 
     run = executor or LocalExecutor(max(1, min(jobs or default_jobs(), len(todo) or 1)), warm=warm,
                                     isolation=isolation)
+    nbgrader_speedups.install()
     if todo and hasattr(run, "start"):
+        import nbgrader.apps  # noqa: F401 -- imported once here, inherited by every forked worker
+
         run.start()  # workers boot (zygotes, torch) while the gradebook is prepared
     try:
-        nbgrader_speedups.install()
         template, warnings = prepare(root, db_url, (student for student, _ in pairs), fingerprint)
         config = load_config(root, db_url)
     except BaseException:

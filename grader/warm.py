@@ -285,15 +285,28 @@ class QuickReadyClient(AsyncKernelClient):
     when the reply has come and IOPub has delivered a message of that same request (the kernel publishes its
     busy/idle status for every request), which proves both channels are connected. Whatever else is still on IOPub
     belongs to no cell: nbclient matches every message to the request that caused it.
+
+    A freshly forked kernel answers in well under 0.1 s, often before the IOPub subscription is connected; that status
+    message is then lost (ZeroMQ's "slow joiner"), so ``kernel_info`` is asked again after 0.1 s without one. The
+    client's sockets retry a connection to a kernel that has not bound its sockets yet after 10 ms instead of ZeroMQ's
+    default 100 ms. Together: ready in ~0.09 s instead of ~0.27 s.
     """
+
+    RECONNECT_MS = 10
+
+    def _create_connected_socket(self, channel: str, identity: bytes | None = None) -> Any:
+        import zmq
+
+        self.context.setsockopt(zmq.RECONNECT_IVL, self.RECONNECT_MS)  # the default of the context's new sockets
+        return super()._create_connected_socket(channel, identity)
 
     async def _async_wait_for_ready(self, timeout: float | None = None) -> None:
         deadline = time.monotonic() + (timeout if timeout is not None else 60.0)
         while True:
-            request = self.kernel_info()
+            request = self.kernel_info()  # again when the IOPub status of the previous one was lost
             reply = await self._answer(self.shell_channel, request, deadline, quiet=1.0, kind="kernel_info_reply")
             if reply is not None and await self._answer(self.iopub_channel, request,
-                                                        min(deadline, time.monotonic() + 1.0)):
+                                                        min(deadline, time.monotonic() + 0.1)):
                 self._handle_kernel_info_reply(reply)
                 return
             if not await self._async_is_alive():
