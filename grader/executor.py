@@ -141,9 +141,15 @@ def boot(settings: Settings) -> _Worker:
     recheck = Zygote(root / "rbox" / "zygote.sock", settings.isolation, "recheck", writable=[root / "rbox" / "work"],
                      preload=settings.warm, wait=False)
     atexit.register(recheck.stop)
-    warm_up()
-    zygote.ensure()
-    recheck.ensure()
+    try:
+        warm_up()
+        zygote.ensure()
+        recheck.ensure()
+    except BaseException:  # nothing half-started stays behind; the next task tries again from scratch
+        zygote.stop()
+        recheck.stop()
+        shutil.rmtree(root, ignore_errors=True)
+        raise
     install_kernelspec(root / "jupyter", zygote)
     _worker = _Worker(key, root, zygote, recheck, settings)
     return _worker
