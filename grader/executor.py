@@ -124,6 +124,12 @@ def boot(settings: Settings) -> _Worker:
     if _worker is not None and _worker.key == key:
         _worker.zygote.ensure()
         return _worker
+    import torch
+
+    # First, before any tensor operation: a worker forked from a process whose torch had started its OpenMP threads
+    # (a notebook or a test suite calling autograde()) would deadlock at its first parallel operation, GNU OpenMP
+    # cannot fork. One thread also keeps the worker's small tensors from competing with the kernels for cores.
+    torch.set_num_threads(1)
     from grader.warm import Zygote, install_kernelspec
     from grader.zygote import warm_up
 

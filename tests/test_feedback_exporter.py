@@ -50,3 +50,21 @@ def test_the_page_reads_the_same_and_is_as_accessible(template: str) -> None:
 def test_scripts_and_styles_are_left_alone() -> None:
     kept = '<script>var s = "<img src=q>";</script><style>/* <img> */</style>'
     assert accessible(kept + '<img src="p.png">') == kept + f'<img alt="{NO_ALT}" src="p.png">'
+
+
+def test_remembered_cells_render_as_the_first_time() -> None:
+    """Highlighted code and Markdown are remembered per distinct cell: a second page (a cache hit for every cell),
+    and a page where one cell changed, read exactly as nbconvert renders them."""
+    nb = _notebook()
+    first, _ = FeedbackExporter(template_name="lab").from_notebook_node(nb)
+    again, _ = FeedbackExporter(template_name="lab").from_notebook_node(nb)
+    assert again == first
+    code = next(c for c in nb.cells if c.cell_type == "code")
+    code.source += "\nchanged = [1, 2, 3]  # a student's edit"
+    nb.cells[0].source = "# A different *title*"
+    ours, _ = FeedbackExporter(template_name="lab").from_notebook_node(nb)
+    stock, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
+    assert "changed" in ours and "different" in ours
+    assert BeautifulSoup(ours, "html.parser").get_text() == BeautifulSoup(stock, "html.parser").get_text()
+    ours_code, stock_code = (BeautifulSoup(page, "html.parser").select("div.highlight") for page in (ours, stock))
+    assert [str(h) for h in ours_code] == [str(h) for h in stock_code]

@@ -98,6 +98,11 @@ STUDENT = textwrap.dedent('''
 
     def where_am_i():
         return GRADER_VISIBLE
+
+
+    def objects_left_to_the_collector():
+        import gc
+        return gc.get_freeze_count(), len(gc.get_objects())
 ''')
 
 
@@ -121,6 +126,14 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
 def test_student_code_runs_in_the_sandbox_not_here(session: Session) -> None:
     assert session.subject("where_am_i")() is False, "the grader package must not be visible to student code"
     assert isinstance(session.subject("count_parameters"), RemoteFunction)
+
+
+def test_the_zygotes_heap_is_frozen_out_of_the_childs_garbage_collections(session: Session) -> None:
+    """grader.zygote freezes what it imported before forking: a child's collections walk only its own objects (and
+    so do not copy the zygote's ~300 MB of torch page by page)."""
+    frozen, tracked = session.subject("objects_left_to_the_collector")()
+    assert frozen > 100_000, f"only {frozen} objects frozen: is gc.freeze() still called before the zygote forks?"
+    assert tracked < frozen, f"the child's collector tracks {tracked} objects, the zygote's {frozen} included?"
 
 
 def test_a_module_mirror_has_the_students_structure_and_sharing(session: Session) -> None:
