@@ -124,12 +124,7 @@ def boot(settings: Settings) -> _Worker:
     if _worker is not None and _worker.key == key:
         _worker.zygote.ensure()
         return _worker
-    import torch
-
-    # First, before any tensor operation: a worker forked from a process whose torch had started its OpenMP threads
-    # (a notebook or a test suite calling autograde()) would deadlock at its first parallel operation, GNU OpenMP
-    # cannot fork. One thread also keeps the worker's small tensors from competing with the kernels for cores.
-    torch.set_num_threads(1)
+    single_threaded_torch()  # first, before any tensor operation
     from grader.warm import Zygote, install_kernelspec
     from grader.zygote import warm_up
 
@@ -159,6 +154,15 @@ def boot(settings: Settings) -> _Worker:
     install_kernelspec(root / "jupyter", zygote)
     _worker = _Worker(key, root, zygote, recheck, settings)
     return _worker
+
+
+def single_threaded_torch() -> None:
+    """One torch thread in this worker. A worker forked from a process whose torch had started its OpenMP threads
+    (a notebook or a test suite calling autograde()) would otherwise deadlock at its first parallel operation: GNU
+    OpenMP cannot fork. One thread also keeps the worker's small tensors from competing with the kernels for cores."""
+    import torch
+
+    torch.set_num_threads(1)
 
 
 def _boot_in_background(settings: Settings) -> None:
