@@ -457,7 +457,7 @@ class DaskExecutor:
         if self._client is not None:
             return
         try:
-            from distributed import Client, LocalCluster
+            from distributed import Client, LocalCluster, fire_and_forget
         except ImportError as err:
             from grader.course import GraderError
 
@@ -468,8 +468,6 @@ class DaskExecutor:
             self._client = Client(self._cluster)
         else:
             self._client = Client(self.address)
-        from distributed import fire_and_forget
-
         if self._cluster is not None:
             self._client.wait_for_workers(len(self._cluster.workers))
         for address in self._client.scheduler_info().get("workers", {}):

@@ -9,7 +9,6 @@ largest costs that do not depend on the notebook:
 * :func:`check_metadata_schemas_once`: nbgrader checks every cell's nbgrader metadata with ``jsonschema.validate``,
   which first checks nbgrader's *schema* against the JSON-Schema meta-schema: ~0.05 s per notebook, for one schema
   file that never changes.
-
 * :func:`save_auto_grades_at_once`: nbgrader's ``SaveAutoGrades`` commits after every cell (and SQLAlchemy then
   reloads every row it holds); the grader's configuration uses this subclass, one transaction per notebook.
 
@@ -20,6 +19,7 @@ afresh.
 from __future__ import annotations
 
 import functools
+import json
 import os
 from typing import Any
 
@@ -71,12 +71,9 @@ class _SchemaCheckedOnce:
         import jsonschema
 
         self.jsonschema = jsonschema
-        self.ValidationError = jsonschema.ValidationError
         self._validators: dict[str, Any] = {}
 
     def validate(self, instance: Any, schema: dict[str, Any]) -> None:
-        import json
-
         key = json.dumps(schema, sort_keys=True)
         validator = self._validators.get(key)
         if validator is None:
