@@ -1,15 +1,14 @@
 """``grader autograde``: grade a class on every core (or a cluster), with one writer for the gradebook.
 
-The coordinator (this module) reads each submission, hands it to an executor (:mod:`grader.executor`) whose
-workers run nbgrader's own ``autograde`` and ``generate_feedback`` in private scratch courses, and writes every
-result into the class's workspace as it arrives: the autograded notebook and the feedback page into
-``autograded/`` and ``feedback/``, the grades into the gradebook through nbgrader's own ``SaveAutoGrades`` and
-``AssignLatePenalties`` preprocessors. Only this process writes the gradebook, so SQLite never meets a second
-writer and PostgreSQL works the same way.
+The coordinator (this module) reads each submission, hands it to an executor (:mod:`grader.executor`) whose workers run
+nbgrader's own ``autograde`` and ``generate_feedback`` in private scratch courses, and writes every result into the
+class's workspace as it arrives: the autograded notebook and the feedback page into ``autograded/`` and ``feedback/``,
+the grades into the gradebook through nbgrader's own ``SaveAutoGrades`` and ``AssignLatePenalties`` preprocessors. Only
+this process writes the gradebook, so SQLite never meets a second writer and PostgreSQL works the same way.
 
-Re-grading is incremental: a submission whose bytes, assignment and grader are unchanged since it was last graded
-is skipped unless ``force``. Progress reports the count, the rate and the time left; a submission that cannot be
-graded is reported with the reason and costs no other student anything.
+Re-grading is incremental: a submission whose bytes are unchanged since it was last graded, by the same grading code,
+course and packages (:mod:`grader.fingerprint`), is skipped unless ``force``. Progress reports the count, the rate and
+the time left; a submission that cannot be graded is reported with the reason and costs no other student anything.
 """
 
 from __future__ import annotations
@@ -26,16 +25,19 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader import nbgrader_speedups
+from grader import nbgrader_speedups, preflight
 from grader.course import (
     COURSE,
-    REPO,
     GraderError,
     default_db_url,
+    gradebook_url,
     graded_assignments,
     load_config,
+    resolve_path,
 )
-from grader.executor import Executor, LocalExecutor, Result, Task
+from grader.executor import Executor, Job, LocalExecutor, Result, Task
+from grader.fingerprint import fingerprint as grading_fingerprint
+from grader.fingerprint import manifest
 from grader.integrity import IntegrityLog
 from grader.release import generate, same_tree
 from grader.sandbox import Isolation, require_sandbox
@@ -118,30 +120,6 @@ def prepare(root: Path, db_url: str, students: Iterable[str], fingerprint: str) 
 
 
 # ------------------------------------------------------------------------------------------------ incremental
-
-
-GRADING_CODE = ("grader/hidden", "grader/reference", "grader/checks.py", "grader/properties.py", "grader/feedback.py",
-                "grader/execute.py", "grader/recheck.py", "grader/recheck_server.py", "grader/repair.py",
-                "grader/sandbox.py", "grader/zygote.py", "grader/executor.py")
-GRADING_PACKAGES = ("nbgrader", "torch", "numpy", "matplotlib", "ipykernel", "nbclient", "nbconvert")
-
-
-def grader_fingerprint() -> str:
-    """Hash of everything that decides a grade besides the submission: the instructor notebooks, the hidden tests
-    and references, the nbgrader configuration, and the versions of the packages that execute and score them."""
-    from importlib.metadata import version
-
-    digest = hashlib.sha256(sys.version.encode())
-    files = [REPO / "nbgrader_config.py", *sorted((REPO / "solutions").rglob("*.ipynb"))]
-    for entry in GRADING_CODE:
-        path = REPO / entry
-        files += sorted(path.rglob("*.py")) if path.is_dir() else [path]
-    for path in files:
-        digest.update(str(path.relative_to(REPO)).encode())
-        digest.update(path.read_bytes())
-    for package in GRADING_PACKAGES:
-        digest.update(f"{package}=={version(package)}".encode())
-    return digest.hexdigest()
 
 
 def _submission_key(task: Task, fingerprint: str) -> str:
@@ -257,78 +235,128 @@ def autograde(
     """Autograde every submission in ``root/submitted`` and write feedback; return one outcome per submission.
 
     jobs: worker processes (default: one per core). warm: kernels forked with numpy/torch/matplotlib imported
-    (grader.warm). force: re-grade unchanged submissions too. executor: anything with
-    ``run(tasks, template_db) -> iterable of Result`` (default: a LocalExecutor), e.g. a DaskExecutor.
-    isolation: the sandbox and its limits (default: sandboxed; refuses to run where the machine cannot sandbox).
+    (grader.warm). force: re-grade unchanged submissions too. executor: where the tasks run (an :class:`Executor`;
+    default: a LocalExecutor), e.g. a DaskExecutor. isolation: the sandbox and its limits (default: sandboxed;
+    refuses to run where the machine cannot sandbox).
+
+    Before the first student, the pre-flight check (:mod:`grader.preflight`) grades the instructor's solution of each
+    assignment to be graded through the same workers; a grading environment that cannot give it full marks stops the
+    run with a GraderError and nothing is graded.
     """
     say = progress or (lambda line: print(line, file=sys.stderr, flush=True))
+    root = resolve_path(root)
     isolation = isolation or Isolation()
     require_sandbox(isolation)
+    preflight.check_tools()
     if not isolation.sandbox:
         say("WARNING: grading WITHOUT a sandbox (--no-sandbox): student code runs as you, with your files and "
             "network in reach")
     pairs = submissions(root, students)
     if not pairs:
         raise GraderError(f"nothing to grade in {root / 'submitted'}: expected <student>/<assignment>/*.ipynb")
-    db_url = db_url or default_db_url(root)
-    fingerprint = grader_fingerprint()
-    tasks = [_read_task(root, student, assignment) for student, assignment in pairs]
-    keys = {(t.student, t.assignment): _submission_key(t, fingerprint) for t in tasks}
-    todo, outcomes = [], []
-    graded_before = _load_state(root)
-    for task in tasks:
-        unchanged = graded_before.get(f"{task.student}/{task.assignment}") == keys[(task.student, task.assignment)]
-        if unchanged and not force and (root / "autograded" / task.student / task.assignment).is_dir():
-            outcomes.append(Outcome(task.student, task.assignment, True, 0.0, skipped=True))
-        else:
-            todo.append(task)
-
-    run = executor or LocalExecutor(max(1, min(jobs or default_jobs(), len(todo) or 1)), warm=warm,
+    db_url = gradebook_url(root, db_url)
+    code = manifest()
+    plan = Plan.make(root, pairs, grading_fingerprint(code), force)
+    run = executor or LocalExecutor(max(1, min(jobs or default_jobs(), len(plan.todo) or 1)), warm=warm,
                                     isolation=isolation)
     nbgrader_speedups.install()
-    if todo and hasattr(run, "start"):
-        import nbgrader.apps  # noqa: F401 -- imported once here, inherited by every forked worker
-
-        run.start()  # workers boot (zygotes, torch) while the gradebook is prepared
     try:
-        template, warnings = prepare(root, db_url, (student for student, _ in pairs), fingerprint)
-        config = load_config(root, db_url)
-    except BaseException:
-        if hasattr(run, "close"):
-            run.close()
-        raise
-    for warning in warnings:
-        say(f"warning: {warning}")
-    if outcomes:
-        say(f"{len(outcomes)} submission(s) unchanged since they were last graded: kept (--force re-grades them)")
+        if plan.todo:
+            import nbgrader.apps  # noqa: F401 -- imported once here, inherited by every forked worker
+
+            run.start()  # workers boot (zygotes, torch) while the gradebook is prepared
+        template, warnings = prepare(root, db_url, (student for student, _ in pairs), plan.fingerprint)
+        for warning in warnings:
+            say(f"warning: {warning}")
+        if plan.kept:
+            say(f"{len(plan.kept)} submission(s) unchanged since they were last graded: kept (--force re-grades them)")
+        if not plan.todo:
+            return plan.finish([])
+        job = Job(template, code)
+        check_environment(run, job, plan, say)
+        say(f"grading {len(plan.todo)} submission(s) with {run}")
+        return plan.finish(store_results(root, db_url, plan, run.run(plan.todo, job), say))
+    finally:
+        run.close()
+
+
+def check_environment(run: Executor, job: Job, plan: Plan, say: Callable[[str], None]) -> None:
+    """The pre-flight check: each assignment about to be graded, graded once with the instructor's solution."""
+    names = sorted({task.assignment for task in plan.todo})
+    started = time.perf_counter()
+    for result in run.run(preflight.canary_tasks(a for a in graded_assignments() if a.name in names), job):
+        if result.ok and result.fingerprint != plan.fingerprint:
+            raise GraderError(f"a worker graded with other code than the coordinator (fingerprint "
+                              f"{result.fingerprint[:12]}, not {plan.fingerprint[:12]}). {preflight.STOP}")
+        preflight.check_canary(result)
+    say(f"pre-flight: the solution of {', '.join(names)} earns full marks in the kernel and out of process "
+        f"({time.perf_counter() - started:.1f} s)")
+
+
+@dataclass
+class Plan:
+    """What one run grades: every submitted (student, assignment), split into the ones to grade and the ones kept
+    from the last run (unchanged bytes, same grading code), with the key each is recorded under."""
+
+    root: Path
+    fingerprint: str
+    todo: list[Task]
+    kept: list[Outcome]
+    keys: dict[tuple[str, str], str]
+
+    @classmethod
+    def make(cls, root: Path, pairs: list[tuple[str, str]], fingerprint: str, force: bool) -> Plan:
+        tasks = [_read_task(root, student, assignment) for student, assignment in pairs]
+        keys = {(t.student, t.assignment): _submission_key(t, fingerprint) for t in tasks}
+        graded_before = _load_state(root)
+        todo, kept = [], []
+        for task in tasks:
+            slot = (task.student, task.assignment)
+            unchanged = graded_before.get(f"{task.student}/{task.assignment}") == keys[slot]
+            if unchanged and not force and (root / "autograded" / task.student / task.assignment).is_dir():
+                kept.append(Outcome(task.student, task.assignment, True, 0.0, skipped=True))
+            else:
+                todo.append(task)
+        return cls(root, fingerprint, todo, kept, keys)
+
+    def finish(self, graded: list[Outcome]) -> list[Outcome]:
+        return sorted([*self.kept, *graded], key=lambda o: (o.student, o.assignment))
+
+
+def store_results(root: Path, db_url: str, plan: Plan, results: Iterable[Result], say: Callable[[str], None]
+                  ) -> list[Outcome]:
+    """The one writer: each result's files, grades, integrity verdicts and incremental state, as it arrives. A result
+    graded with other code than the coordinator's is refused; one that cannot be stored is reported as failed."""
+    config = load_config(root, db_url)
     state = _load_state(root)  # as prepare() left it
     integrity = IntegrityLog(root)
-    tracker = Progress(len(todo), say)
-    if todo:
-        say(f"grading {len(todo)} submission(s) with {run}")
-    by_slot = {(t.student, t.assignment): t for t in todo}
-    for result in run.run(todo, template):
+    tracker = Progress(len(plan.todo), say)
+    by_slot = {(t.student, t.assignment): t for t in plan.todo}
+    outcomes = []
+    for result in results:
         task = by_slot[(result.student, result.assignment)]
+        slot = f"{task.student}/{task.assignment}"
         problem = result.problem
-        if result.ok:
+        if result.ok and result.fingerprint != plan.fingerprint:
+            problem = "refused: graded by a worker whose grading code differs from the coordinator's; not recorded"
+        elif result.ok:
             try:
                 _write_files(root, result)
                 _save_grades(db_url, task, result, config)
                 integrity.record(task.student, task.assignment, result.integrity)
-                state[f"{task.student}/{task.assignment}"] = keys[(task.student, task.assignment)]
-                _save_state(root, state)
+                state[slot] = plan.keys[(task.student, task.assignment)]
             except Exception as err:  # a result that cannot be stored is reported like a failed grading
                 problem = f"could not store the result: {err!r}"
         if not result.ok or problem:
-            state.pop(f"{task.student}/{task.assignment}", None)
-            _save_state(root, state)
+            state.pop(slot, None)
+        _save_state(root, state)
         outcome = Outcome(task.student, task.assignment, result.ok and not problem, result.seconds, problem,
                           notes=tuple(result.notes))
         outcomes.append(outcome)
         tracker(outcome)
         for note in result.notes:
-            say(f"  note: {task.student}/{task.assignment}: {note}")
+            say(f"  note: {slot}: {note}")
     say(tracker.summary())
     integrity.save()
     say(integrity.summary())
-    return sorted(outcomes, key=lambda o: (o.student, o.assignment))
+    return outcomes

@@ -16,7 +16,15 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from grader.course import COURSE, GraderError, configure_logging, ensure_tools_on_path
+from grader.course import (
+    COURSE,
+    GraderError,
+    absolute_db_url,
+    configure_logging,
+    ensure_tools_on_path,
+    require_gradebook,
+    resolve_path,
+)
 from grader.sandbox import Isolation, Limits
 
 
@@ -42,6 +50,8 @@ def grade_and_report(
     from grader.collect import collect
     from grader.export import format_table, read_table, write_csvs
 
+    root = resolve_path(root)
+    source = resolve_path(source) if source is not None else None
     root.mkdir(parents=True, exist_ok=True)
     if source is not None:
         collected = collect(source, root)
@@ -109,6 +119,7 @@ def _autograde(args: argparse.Namespace) -> int:
 def _feedback(args: argparse.Namespace) -> int:
     from grader.course import check_result, graded_assignments, make_api
 
+    require_gradebook(args.root, args.db)
     api = make_api(args.root, args.db)
     done = []
     for assignment in graded_assignments():
@@ -124,6 +135,7 @@ def _feedback(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from grader.export import format_table, read_table, write_csvs
 
+    require_gradebook(args.root, args.db)
     table = read_table(args.root, args.db)
     long_csv, wide_csv = write_csvs(table, args.root, args.db)
     print(format_table(table))
@@ -148,12 +160,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_release)
 
     def workspace(p: argparse.ArgumentParser, default: str) -> None:
-        p.add_argument("--root", type=Path, default=Path(default),
+        p.add_argument("--root", type=resolve_path, default=default,
                        help=f"the class workspace: submitted/, autograded/, feedback/, gradebook (default: {default})")
-        p.add_argument("--db", metavar="URL", help="gradebook as an SQLAlchemy URL (default: sqlite in --root)")
+        p.add_argument("--db", metavar="URL", type=absolute_db_url,
+                       help="gradebook as an SQLAlchemy URL (default: sqlite in --root)")
 
     p = sub.add_parser("autograde", help="grade a folder or zip of submissions")
-    p.add_argument("submissions", type=Path, nargs="?",
+    p.add_argument("submissions", type=resolve_path, nargs="?",
                    help="folder or zip: <student>/<assignment>/<notebook>.ipynb or <student>_<notebook>.ipynb "
                         "(default: what is already in ROOT/submitted)")
     workspace(p, ".")
@@ -184,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_export)
 
     p = sub.add_parser("demo", help="build a sample class and autograde it")
-    p.add_argument("--root", type=Path, default=Path("demo-class"), help="where to build it (default: demo-class)")
+    p.add_argument("--root", type=resolve_path, default="demo-class", help="where to build it (default: demo-class)")
     p.add_argument("--jobs", "-j", type=int, help="worker processes (default: one per core)")
     p.set_defaults(run=_demo)
     return parser

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 
-from grader.course import STUDENT_ID, Assignment, GraderError, notebook_index
+from grader.course import STUDENT_ID, Assignment, GraderError, notebook_index, resolve_path
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,12 @@ class Found:
     notebook: str
     origin: str           # the path inside the folder or zip, for messages
     modified: datetime    # newest wins when a student handed in the same notebook twice
+    attempt: int = 0      # the LMS's resubmission suffix (``-2``): breaks a tie of equal times
+
+    @property
+    def order(self) -> tuple[datetime, int, str]:
+        """Later means newer: the modification time, then the resubmission number, then the name."""
+        return self.modified, self.attempt, self.origin
 
 
 @dataclass
@@ -40,18 +46,18 @@ class Collected:
     problems: list[str] = field(default_factory=list)
 
 
-def _classify(parts: tuple[str, ...], index: dict[str, Assignment]) -> tuple[str, str] | str:
-    """(student, notebook) for a path inside the input, or the reason it is not a submission."""
+def _classify(parts: tuple[str, ...], index: dict[str, Assignment]) -> tuple[str, str, int] | str:
+    """(student, notebook, resubmission number) for a path inside the input, or the reason it is not a submission."""
     name = parts[-1]
     notebook = name[: -len(".ipynb")]
     if len(parts) >= 3 and parts[-2] in {a.name for a in index.values()} and notebook in index:
         if index[notebook].name != parts[-2]:
             return f"{notebook}.ipynb belongs to {index[notebook].name}, not {parts[-2]}"
-        return parts[-3], notebook
+        return parts[-3], notebook, 0
     names = "|".join(re.escape(nb) for nb in sorted(index, key=len, reverse=True))
-    flat = re.fullmatch(rf"(?P<student>.+?)_(?P<notebook>{names})(?:-\d+)?\.ipynb", name)
+    flat = re.fullmatch(rf"(?P<student>.+?)_(?P<notebook>{names})(?:-(?P<attempt>\d+))?\.ipynb", name)
     if flat:
-        return flat["student"], flat["notebook"]
+        return flat["student"], flat["notebook"], int(flat["attempt"] or 0)
     known = ", ".join(f"{nb}.ipynb" for nb in sorted(index))
     return (f"not a submission of this course: expected <student>/<assignment>/<notebook>.ipynb or "
             f"<student>_<notebook>.ipynb with a notebook among {known}")
@@ -77,6 +83,7 @@ def _entries(source: Path) -> list[tuple[tuple[str, ...], datetime, object]]:
 
 def collect(source: Path, root: Path) -> Collected:
     """Copy every submission found in ``source`` (folder or zip) into ``root/submitted``."""
+    source, root = resolve_path(source), resolve_path(root)
     index = notebook_index()
     result = Collected()
     chosen: dict[tuple[str, str], tuple[Found, object]] = {}
@@ -95,17 +102,18 @@ def collect(source: Path, root: Path) -> Collected:
         if isinstance(where, str):
             result.problems.append(f"{'/'.join(parts)}: {where}")
             continue
-        student, notebook = where
+        student, notebook, attempt = where
         if not STUDENT_ID.match(student):
             result.problems.append(f"{'/'.join(parts)}: {student!r} is not a usable student id "
                                    "(letters, digits and . _ @ - only)")
             continue
-        found = Found(student, index[notebook].name, notebook, "/".join(parts), modified)
+        found = Found(student, index[notebook].name, notebook, "/".join(parts), modified, attempt)
         key = (student, notebook)
         if key in chosen:
-            kept, dropped = sorted([chosen[key], (found, handle)], key=lambda fh: (fh[0].modified, fh[0].origin))[::-1]
+            kept, dropped = sorted([chosen[key], (found, handle)], key=lambda fh: fh[0].order, reverse=True)
+            why = "newer" if kept[0].modified > dropped[0].modified else "same time, the later resubmission"
             result.problems.append(f"{student} handed in {notebook} twice: graded {kept[0].origin} "
-                                   f"(newer), ignored {dropped[0].origin}")
+                                   f"({why}), ignored {dropped[0].origin}")
             chosen[key] = kept
         else:
             chosen[key] = (found, handle)

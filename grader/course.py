@@ -72,9 +72,46 @@ def notebook_index() -> dict[str, Assignment]:
     return {nb: a for a in graded_assignments() for nb in a.notebooks}
 
 
+def resolve_path(path: str | os.PathLike[str]) -> Path:
+    """A path as the instructor typed it, made absolute where it enters: ``~`` expanded, a relative path taken from
+    the current working directory. nbgrader changes directory as it works, so nothing relative may pass this point."""
+    return Path(path).expanduser().resolve()
+
+
+def absolute_db_url(url: str) -> str:
+    """``url`` with a relative SQLite file made absolute (``sqlite:///grades.db``, ``sqlite:///~/grades.db``);
+    any other URL unchanged. nbgrader opens the gradebook after changing directory."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or url.startswith(prefix + "/"):
+        return url
+    path, sep, query = url[len(prefix):].partition("?")
+    if not path or path == ":memory:":
+        return url
+    return f"{prefix}{resolve_path(path)}{sep}{query}"
+
+
 def default_db_url(root: Path) -> str:
     # timeout: wait for a lock instead of failing with nbgrader's misleading "run `nbgrader db upgrade`".
-    return f"sqlite:///{root.resolve()}/gradebook.db?timeout=60"
+    return f"sqlite:///{resolve_path(root)}/gradebook.db?timeout=60"
+
+
+def gradebook_url(root: Path, db_url: str | None = None) -> str:
+    """The gradebook of workspace ``root``: ``db_url`` (relative SQLite paths made absolute) or ROOT/gradebook.db."""
+    return absolute_db_url(db_url) if db_url else default_db_url(root)
+
+
+def require_gradebook(root: Path, db_url: str | None = None) -> None:
+    """Refuse, with what to do, a workspace that has nothing graded yet (instead of creating an empty gradebook)."""
+    root = resolve_path(root)
+    if not root.is_dir():
+        raise GraderError(f"{root} does not exist or is not a folder: give the workspace of a class you have graded "
+                          "(--root), or grade one first: python -m grader autograde SUBMISSIONS --root ROOT")
+    url = gradebook_url(root, db_url)
+    if url.startswith("sqlite:///"):
+        database = Path(url[len("sqlite://"):].partition("?")[0])
+        if not database.is_file():
+            raise GraderError(f"no gradebook at {database}: nothing has been graded in {root} yet. Grade first: "
+                              f"python -m grader autograde SUBMISSIONS --root {root}")
 
 
 def load_config(root: Path, db_url: str | None = None) -> Config:
@@ -82,12 +119,12 @@ def load_config(root: Path, db_url: str | None = None) -> Config:
     from traitlets.config.loader import PyFileConfigLoader
 
     config = PyFileConfigLoader(CONFIG_FILE.name, path=str(REPO)).load_config()
-    config.CourseDirectory.root = str(root.resolve())
+    config.CourseDirectory.root = str(resolve_path(root))
     config.CourseDirectory.source_directory = str(SOLUTIONS)
     # A workspace generates its own copy of the release (to record the assignments in its gradebook); it
     # must never write into the repository's course/, even when the workspace is the repository itself.
     config.CourseDirectory.release_directory = "release"
-    config.CourseDirectory.db_url = db_url or default_db_url(root)
+    config.CourseDirectory.db_url = gradebook_url(root, db_url)
     return config
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import nbformat
 
-from grader.course import GraderError, graded_assignments
+from grader.course import GraderError, graded_assignments, resolve_path
 from grader.hostile import DEMO_ATTACKS
 from grader.hostile import NOTEBOOK as ATTACKED_NOTEBOOK
 from grader.mutants import by_name
@@ -109,6 +109,7 @@ def run_demo(root: Path, jobs: int | None, say: Callable[[str], None]) -> int:
     """Build the sample class in ``root``, grade it, print the results. Returns the CLI exit code."""
     from grader.cli import grade_and_report
 
+    root = resolve_path(root)
     fresh_workspace(root)
     archive = write_lms_zip(root / "lms-export.zip")
     say(f"sample class: {len(PERSONAS)} students, packed as an LMS export in {archive}")

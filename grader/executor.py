@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from grader import fingerprint
 from grader.course import COURSE
 from grader.repair import repair_bytes
 from grader.sandbox import Isolation
@@ -58,6 +59,15 @@ class Task:
 
 
 @dataclass(frozen=True)
+class Job:
+    """What every task of one run shares: the template gradebook (the assignments, no students) and the manifest of
+    the coordinator's grading code (:mod:`grader.fingerprint`), which a worker must match to grade."""
+
+    template_db: bytes
+    manifest: fingerprint.Manifest
+
+
+@dataclass(frozen=True)
 class Result:
     student: str
     assignment: str
@@ -68,6 +78,7 @@ class Result:
     feedback: dict[str, bytes] = field(default_factory=dict)    # notebook name -> feedback HTML
     integrity: dict[str, bytes] = field(default_factory=dict)   # notebook name -> re-check verdicts (JSON)
     notes: list[str] = field(default_factory=list)              # what was repaired before grading, for the report
+    fingerprint: str = ""                                       # of the grading code this worker graded with
 
 
 # ------------------------------------------------------------------------------------------------- worker side
@@ -274,16 +285,24 @@ def last_error(result: dict) -> str:
     return (raised or errors or lines)[-1][:300]
 
 
-def execute_task(task: Task, template_db: bytes, settings: Settings | None = None) -> Result:
-    """Grade one submission in this worker's scratch course with nbgrader; return what it produced."""
+def execute_task(task: Task, job: Job, settings: Settings | None = None) -> Result:
+    """Grade one submission in this worker's scratch course with nbgrader; return what it produced.
+
+    A worker whose grading code differs from the coordinator's (``job.manifest``) grades nothing: the result says
+    which files differ."""
     start = time.perf_counter()
+    mine = fingerprint.manifest()
+    code = fingerprint.fingerprint(mine)
+    if code != fingerprint.fingerprint(job.manifest):
+        return Result(task.student, task.assignment, False, 0.0, different_code_problem(mine, job.manifest),
+                      fingerprint=code)
     notebooks, notes, missing = match_notebooks(task)
     problems = [missing] if missing else unreadable_notebooks(notebooks)
     if problems:
         return Result(task.student, task.assignment, False, time.perf_counter() - start, "; ".join(problems),
-                      notes=notes)
+                      notes=notes, fingerprint=code)
     task = Task(task.student, task.assignment, notebooks, task.timestamp)
-    worker = _scratch(template_db, settings or Settings())
+    worker = _scratch(job.template_db, settings or Settings())
     _clear(worker)
     folder = worker.root / "submitted" / task.student / task.assignment
     folder.mkdir(parents=True)
@@ -314,8 +333,17 @@ def execute_task(task: Task, template_db: bytes, settings: Settings | None = Non
         task.student, task.assignment, not problem, time.perf_counter() - start, problem,
         autograded={p.stem: p.read_bytes() for p in sorted(autograded_dir.glob("*.ipynb"))} if not problem else {},
         feedback={p.stem: p.read_bytes() for p in sorted(feedback_dir.glob("*.html"))} if not problem else {},
-        integrity=integrity, notes=notes,
+        integrity=integrity, notes=notes, fingerprint=code,
     )
+
+
+def different_code_problem(worker: fingerprint.Manifest, coordinator: fingerprint.Manifest) -> str:
+    """Why a worker refuses to grade: its grading code is not the coordinator's, file by file."""
+    import socket
+
+    return (f"refused: the worker on {socket.gethostname()} grades with other code than the coordinator "
+            f"({'; '.join(fingerprint.differences(coordinator, worker))}; 'here' is the coordinator). Install the same "
+            "checkout and requirements.txt on every worker and restart it.")
 
 
 def _recheck(worker: _Worker, task: Task, autograded_dir: Path) -> dict[str, bytes]:
@@ -364,16 +392,21 @@ def describe(settings: Settings) -> str:
 
 
 class Executor(Protocol):
-    """Runs tasks somewhere and yields their results as they finish, in any order."""
+    """Runs tasks somewhere and yields their results as they finish, in any order.
 
-    def run(self, tasks: Sequence[Task], template_db: bytes) -> Iterator[Result]: ...
+    :meth:`start` gets the workers going (they boot while the coordinator prepares the gradebook); :meth:`run` may
+    be called more than once (the pre-flight check, then the class) and starts them if needed; :meth:`close` stops
+    them. A coordinator calls :meth:`close` whatever happens."""
+
+    def start(self) -> None: ...
+
+    def run(self, tasks: Sequence[Task], job: Job) -> Iterator[Result]: ...
+
+    def close(self) -> None: ...
 
 
 class LocalExecutor:
     """Worker processes on this machine (fork), one task at a time each.
-
-    :meth:`start` forks the workers ahead of :meth:`run`, so that each boots (zygotes, torch) while the coordinator
-    prepares the gradebook; :meth:`run` starts them itself if needed and shuts them down when it is done.
 
     If a worker process dies (killed, out of memory), every task in the pool at that moment fails with it. Those
     tasks are then run again one at a time, each in a process of its own: the submission that kills its process
@@ -381,33 +414,39 @@ class LocalExecutor:
     """
 
     def __init__(self, jobs: int, warm: bool = True, isolation: Isolation | None = None,
-                 function: Callable[[Task, bytes, Settings], Result] | None = None) -> None:
+                 function: Callable[[Task, Job, Settings], Result] | None = None) -> None:
         self.jobs = max(1, jobs)
         self.settings = Settings(warm, isolation or Isolation())
         self.function = function or execute_task
-        self._started: ProcessPoolExecutor | None = None
+        self._workers: ProcessPoolExecutor | None = None
 
     def __str__(self) -> str:
         return f"{self.jobs} local worker(s), {describe(self.settings)}"
 
     def start(self) -> None:
         """Fork the workers now; each boots in the background (:func:`boot`)."""
-        if self._started is None:
-            self._started = self._new_pool(self.jobs)
-            self._started.submit(int)  # the pool forks all its workers on the first submission
+        if self._workers is None:
+            self._workers = self._new_pool(self.jobs)
+            self._workers.submit(int)  # the pool forks all its workers on the first submission
 
     def close(self) -> None:
-        """Shut down workers started by :meth:`start` and not used by :meth:`run`."""
-        if self._started is not None:
-            self._started.shutdown(cancel_futures=True)
-            self._started = None
+        if self._workers is not None:
+            self._workers.shutdown(cancel_futures=True)
+            self._workers = None
 
-    def run(self, tasks: Sequence[Task], template_db: bytes) -> Iterator[Result]:
+    def run(self, tasks: Sequence[Task], job: Job) -> Iterator[Result]:
+        if not tasks:
+            return
+        self.start()
+        assert self._workers is not None
         broken: list[Task] = []
-        yield from self._pool(tasks, template_db, self.jobs, broken)
+        yield from self._results(self._workers, tasks, job, broken)
+        if broken:
+            self.close()  # a worker died: the pool is broken, the next run() forks a new one
         for task in broken:  # alone, so that a process that dies again takes no one else with it
             again: list[Task] = []
-            yield from self._pool([task], template_db, 1, again)
+            with self._new_pool(1) as alone:
+                yield from self._results(alone, [task], job, again)
             for lost in again:
                 yield Result(lost.student, lost.assignment, False, 0.0,
                              "the grading process died while this submission was in it, twice (killed, or out of "
@@ -417,28 +456,25 @@ class LocalExecutor:
         return ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"),
                                    initializer=_boot_in_background, initargs=(self.settings,))
 
-    def _pool(self, tasks: Sequence[Task], template_db: bytes, jobs: int, broken: list[Task]) -> Iterator[Result]:
-        if not tasks:
-            self.close()
-            return
-        started, self._started = self._started, None
-        with started or self._new_pool(min(jobs, len(tasks))) as pool:
-            futures = {pool.submit(self.function, task, template_db, self.settings): task for task in tasks}
-            for future in as_completed(futures):
-                task = futures[future]
-                try:
-                    yield future.result()
-                except BrokenProcessPool:
-                    broken.append(task)
-                except Exception as err:  # the task itself raised: report it, keep the others
-                    yield Result(task.student, task.assignment, False, 0.0, f"grading process failed: {err!r}")
+    def _results(self, pool: ProcessPoolExecutor, tasks: Sequence[Task], job: Job, broken: list[Task]
+                 ) -> Iterator[Result]:
+        futures = {pool.submit(self.function, task, job, self.settings): task for task in tasks}
+        for future in as_completed(futures):
+            task = futures[future]
+            try:
+                yield future.result()
+            except BrokenProcessPool:
+                broken.append(task)
+            except Exception as err:  # the task itself raised: report it, keep the others
+                yield Result(task.student, task.assignment, False, 0.0, f"grading process failed: {err!r}")
 
 
 class DaskExecutor:
     """Tasks on a Dask distributed cluster: ``address`` of a scheduler, or ``"local"`` for a LocalCluster.
 
-    Workers need this project installed (same versions) and nothing else: tasks and results travel as bytes, and the
-    gradebook is written only by the coordinator.
+    Workers need this project installed (the same checkout and versions) and nothing else: tasks and results travel
+    as bytes, and the gradebook is written only by the coordinator. :meth:`start` refuses a cluster whose workers
+    grade with other code than the coordinator's, naming the workers and the files.
     """
 
     def __init__(self, address: str, jobs: int | None = None, warm: bool = True,
@@ -453,7 +489,8 @@ class DaskExecutor:
         return f"Dask cluster {self.address}, {describe(self.settings)}"
 
     def start(self) -> None:
-        """Connect (or start the LocalCluster) now and let every worker boot while the coordinator prepares."""
+        """Connect (or start the LocalCluster), check every worker's grading code, and let every worker boot while
+        the coordinator prepares."""
         if self._client is not None:
             return
         try:
@@ -470,9 +507,31 @@ class DaskExecutor:
             self._client = Client(self.address)
         if self._cluster is not None:
             self._client.wait_for_workers(len(self._cluster.workers))
+        try:
+            self.check_workers()
+        except BaseException:
+            self.close()
+            raise
         for address in self._client.scheduler_info().get("workers", {}):
             fire_and_forget(self._client.submit(_boot_in_background, self.settings, pure=False, workers=[address],
                                                 allow_other_workers=False))
+
+    def check_workers(self) -> None:
+        """Refuse to grade when a worker's grading code differs from this process's (a GraderError naming them)."""
+        from grader.course import GraderError
+
+        here = fingerprint.manifest()
+        theirs = self._client.run(fingerprint.manifest)
+        if not theirs:
+            raise GraderError(f"the Dask cluster at {self.address} has no workers: start some (dask worker ADDRESS).")
+        different = {address: fingerprint.differences(here, there) for address, there in sorted(theirs.items())
+                     if fingerprint.fingerprint(there) != fingerprint.fingerprint(here)}
+        if different:
+            lines = [f"  {address}: {'; '.join(lines)}" for address, lines in different.items()]
+            raise GraderError(f"{len(different)} of {len(theirs)} Dask worker(s) would grade with other code than "
+                              "this coordinator ('here' is the coordinator, 'there' the worker):\n" + "\n".join(lines)
+                              + "\nInstall the same checkout and requirements.txt on every worker, restart them, "
+                              "and grade again. No submission was graded.")
 
     def close(self) -> None:
         if self._client is not None:
@@ -481,18 +540,17 @@ class DaskExecutor:
             self._cluster.close()
         self._client = self._cluster = None
 
-    def run(self, tasks: Sequence[Task], template_db: bytes) -> Iterator[Result]:
+    def run(self, tasks: Sequence[Task], job: Job) -> Iterator[Result]:
+        if not tasks:
+            return
         self.start()
         from distributed import as_completed as dask_completed
 
         client = self._client
-        try:
-            template = client.scatter(template_db, broadcast=True)
-            futures = {client.submit(execute_task, task, template, self.settings, pure=False): task for task in tasks}
-            for future in dask_completed(futures):
-                yield _result_or_failure(future, futures[future])
-        finally:
-            self.close()
+        shared = client.scatter(job, broadcast=True)
+        futures = {client.submit(execute_task, task, shared, self.settings, pure=False): task for task in tasks}
+        for future in dask_completed(futures):
+            yield _result_or_failure(future, futures[future])
 
 
 def _result_or_failure(future: Any, task: Task) -> Result:

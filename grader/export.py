@@ -11,7 +11,7 @@ import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader.course import default_db_url, graded_assignments
+from grader.course import gradebook_url, graded_assignments, resolve_path
 
 
 @dataclass(frozen=True)
@@ -42,10 +42,12 @@ def read_table(root: Path, db_url: str | None = None, failed: set[tuple[str, str
     """Scores of every student in the gradebook; ``failed`` marks (student, assignment) nbgrader could not grade."""
     from nbgrader.api import Gradebook, MissingEntry
 
+    root = resolve_path(root)
+    db_url = gradebook_url(root, db_url)
     failed = failed or set()
     assignments = graded_assignments()
     table = Table([nb for a in assignments for nb in a.notebooks], {})
-    with Gradebook(db_url or default_db_url(root)) as gb:
+    with Gradebook(db_url) as gb:
         for a in assignments:
             for nb in gb.find_assignment(a.name).notebooks:
                 table.max_scores[nb.name] = nb.max_score
@@ -115,8 +117,9 @@ def write_csvs(table: Table, root: Path, db_url: str | None = None) -> tuple[Pat
     from nbgrader.api import Gradebook
     from nbgrader.plugins import CsvExportPlugin
 
+    root = resolve_path(root)
     long_csv = root / "grades.csv"
-    with Gradebook(db_url or default_db_url(root)) as gb:
+    with Gradebook(gradebook_url(root, db_url)) as gb:
         CsvExportPlugin(to=str(long_csv)).export(gb)
     wide_csv = root / "grades_by_student.csv"
     with wide_csv.open("w", newline="") as fh:

@@ -84,7 +84,8 @@ class Zygote:
         from grader import sandbox
 
         options = [str(self.socket_path), *(["--preload"] if self.preload else []),
-                   *(["--uid", str(self.uid)] if self.uid is not None else [])]
+                   *(["--uid", str(self.uid)] if self.uid is not None else []),
+                   *(["--import-root", str(sandbox.GRADER_DIR.parent)] if self.profile == "kernel" else [])]
         if self.isolation.sandbox:
             argv = sandbox.command(self.profile, self.writable,
                                    [sys.executable, f"{sandbox.SANDBOX_CODE}/zygote.py", *options])

@@ -1,18 +1,18 @@
 """The zygote: one long-lived process per grading worker that forks every process student code runs in.
 
-This file is run by path (``python zygote.py SOCKET [--preload] [--uid N]``), usually inside a bubblewrap sandbox
-(:mod:`grader.sandbox`), and imports nothing from the ``grader`` package: inside the sandbox that package may be
-invisible. It imports the heavy modules once (numpy, torch, matplotlib, ipykernel) and then, for each request,
-forks a child that becomes either
+This file is run by path (``python zygote.py SOCKET [--preload] [--uid N] [--import-root DIR]``), usually inside a
+bubblewrap sandbox (:mod:`grader.sandbox`), and imports nothing from the ``grader`` package: inside the sandbox that
+package may be invisible. It imports the heavy modules once (numpy, torch, matplotlib, ipykernel) and then, for each
+request, forks a child that becomes either
 
 * ``spawn``: a brand-new IPython kernel (what nbgrader executes a notebook in), or
 * ``recheck``: a plain process that runs a notebook's student cells with all output discarded and then answers
   function calls on a Unix socket (:mod:`grader.recheck`): arrays in, arrays out, nothing else.
 
-Before each fork the zygote kills whatever the previous child left running in the sandbox and empties ``/tmp``,
-so nothing passes from one student to the next. Each child then limits itself (address space, CPU time, processes,
-file size, open files) and, when the zygote runs as root, drops to an unprivileged user id of its own, so that
-the process limit holds and the child can neither signal the zygote nor read files the grader did not hand it.
+Before each fork the zygote kills whatever the previous child left running in the sandbox and empties ``/tmp``, so
+nothing passes from one student to the next. Each child then limits itself (address space, CPU time, processes, file
+size, open files) and, when the zygote runs as root, drops to an unprivileged user id of its own, so that the process
+limit holds and the child can neither signal the zygote nor read files the grader did not hand it.
 
 Requests and answers are JSON lines on the zygote's Unix socket.
 """
@@ -253,4 +253,8 @@ def serve(socket_path: str, preload: bool, uid: int | None) -> None:
 if __name__ == "__main__":
     args = sys.argv[1:]
     uid_arg = args[args.index("--uid") + 1] if "--uid" in args else None
+    if "--import-root" in args:
+        # The folder that holds the grader package the coordinator runs: hidden test cells import that copy, never
+        # one an unrelated install in the virtual environment points to (the sandbox mounts only this one).
+        sys.path.insert(0, args[args.index("--import-root") + 1])
     serve(args[0], "--preload" in args, int(uid_arg) if uid_arg else None)

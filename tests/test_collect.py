@@ -91,6 +91,24 @@ def test_duplicate_submissions_keep_the_newest_and_say_so(tmp_path: Path) -> Non
     assert any("twice" in p and "ada_01_lookup-1.ipynb" in p for p in result.problems)
 
 
+@pytest.mark.parametrize("names", [
+    ("ada_01_lookup.ipynb", "ada_01_lookup-2.ipynb"),
+    ("ada_01_lookup-2.ipynb", "ada_01_lookup.ipynb"),
+    ("ada_01_lookup-10.ipynb", "ada_01_lookup-2.ipynb"),
+])
+def test_a_resubmission_with_the_same_time_wins_the_tie(tmp_path: Path, names: tuple[str, str]) -> None:
+    """LMS exports often carry one time for every file: the higher resubmission number (numerically) is the newer."""
+    newest = max(names, key=lambda n: int(n.removesuffix(".ipynb").rpartition("-")[2] or 0)
+                 if "-" in n else 0)
+    archive = tmp_path / "tie.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for name in names:
+            z.writestr(zipfile.ZipInfo(name, (2026, 1, 1, 10, 0, 0)), NB + name.encode())
+    result = collect(archive, tmp_path / "ws")
+    assert (tmp_path / "ws/submitted/ada/01_lookup/01_lookup.ipynb").read_bytes() == NB + newest.encode()
+    assert any(f"graded {newest}" in p and "later resubmission" in p for p in result.problems), result.problems
+
+
 @pytest.mark.parametrize("make", [
     lambda d: d / "missing.zip",
     lambda d: (d / "not-a-zip.zip").write_text("plain text") and d / "not-a-zip.zip",

@@ -1,0 +1,83 @@
+"""The pre-flight check: before the first student is graded, prove that grading works where it must run.
+
+A broken grading environment does not crash: it grades. A kernel that cannot import the hidden tests' modules scores
+every test 0, and a class of silent zeros looks like a hard assignment. So before a run grades anyone, each assignment
+it is about to grade is graded once through the very same path — the workers, the sandbox, nbgrader, the re-check —
+with the instructor's own solution as the submission. It must earn every automatic point in the kernel and the same
+points out of process; anything else stops the run with what went wrong and how to fix it, and no student is graded.
+
+The tools nbgrader shells out to are checked first (:func:`check_tools`).
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+import nbformat
+
+from grader.course import Assignment, GraderError
+from grader.executor import Result, Task
+
+STUDENT = "grader-preflight"   # the canary's student id (never written to the class's gradebook or workspace)
+STOP = "No student has been graded."
+
+
+def check_tools() -> None:
+    """nbgrader runs ``alembic`` from PATH to create and upgrade gradebooks."""
+    if shutil.which("alembic") is None:
+        raise GraderError(f"`alembic` is not on PATH (nbgrader needs it to create the gradebook); it belongs in "
+                          f"{Path(sys.executable).parent}: run `make setup`, or put that folder on PATH. {STOP}")
+
+
+def canary_tasks(assignments: Iterable[Assignment]) -> list[Task]:
+    """The instructor's solution of each assignment, handed in as a submission by :data:`STUDENT`."""
+    from grader.submissions import fill
+
+    return [Task(STUDENT, a.name, {nb: nbformat.writes(fill(a, nb)).encode() for nb in a.notebooks})
+            for a in assignments]
+
+
+def check_canary(result: Result) -> None:
+    """Raise a GraderError saying what failed unless the solution earned every automatic point both in the kernel
+    and out of process."""
+    from nbgrader.utils import determine_grade, is_grade
+
+    from grader import recheck
+
+    where = f"the instructor's solution of {result.assignment}"
+    if not result.ok:
+        raise GraderError(f"the grading environment is broken: {where} could not be graded: {result.problem}\n"
+                          f"{_hint(result.problem)} {STOP}")
+    failures = []
+    for name, data in sorted(result.autograded.items()):
+        nb = nbformat.reads(data.decode("utf-8"), as_version=4)
+        for cell in nb.cells:
+            if not is_grade(cell) or cell.cell_type != "code":
+                continue
+            score, points = determine_grade(cell)
+            if score is None or score < points - 1e-9:
+                errors = [f"{o.get('ename')}: {o.get('evalue')}" for o in cell.get("outputs", [])
+                          if o.get("output_type") == "error"]
+                failures.append(f"{name} {cell.metadata.nbgrader.grade_id}: {score:g} of {points:g} points in the "
+                                f"kernel{(' (' + errors[-1][:300] + ')') if errors else ''}")
+    for name, data in sorted(result.integrity.items()):
+        for verdict in recheck.loads(data):
+            if verdict.out_of_process is None or abs(verdict.out_of_process - (verdict.in_kernel or 0.0)) > 1e-6:
+                failures.append(f"{name} {verdict.grade_id}: {verdict.in_kernel} in the kernel but "
+                                f"{verdict.out_of_process} out of process ({verdict.reason[:300] or 'no reason'})")
+    if failures:
+        shown = "\n  ".join(failures[:8]) + (f"\n  … and {len(failures) - 8} more" if len(failures) > 8 else "")
+        raise GraderError(f"the grading environment is broken: {where} does not earn full marks here:\n  {shown}\n"
+                          f"{_hint(' '.join(failures))} {STOP}")
+
+
+def _hint(problem: str) -> str:
+    if "No module named 'grader'" in problem or "No module named 'grader." in problem:
+        return ("The kernels cannot import this checkout's grader package: use this checkout's own virtual "
+                "environment (`make setup` here) rather than another checkout's.")
+    if "Kernel" in problem or "kernel" in problem:
+        return "Kernels do not start or do not answer in the sandbox: run with GRADER_DEBUG=1 to see nbgrader's log."
+    return "Run with GRADER_DEBUG=1 to see nbgrader's log, fix the environment, and grade again."
