@@ -87,6 +87,12 @@ def grade_and_report(
         for row in report.flagged():
             print(f"  {row['student']} {row['notebook']} {row['test']}: {row['in_kernel']:g} in the kernel, "
                   f"{row['out_of_process']:g} out of process — {row['reason'][:160]}")
+    if report.environment():
+        print(f"grading environment: {len(report.environment())} test(s) scored HIGHER out of process than in the "
+              f"kernel, which honest code never does; investigate before trusting them: {report.csv_path}")
+        for row in report.environment():
+            print(f"  {row['student']} {row['notebook']} {row['test']}: {row['in_kernel']:g} in the kernel, "
+                  f"{row['out_of_process']:g} out of process")
     return 1 if failed else 0
 
 

@@ -2,8 +2,8 @@
 
 ``ROOT/integrity.json`` keeps every verdict of the latest grading of each submission (so an incremental re-grade
 keeps the report of the submissions it skipped); ``ROOT/integrity.csv`` lists, one row per hidden test, the tests
-that scored lower outside the student's kernel — with both scores and the reason — and the tests that could not be
-re-checked.
+that scored lower outside the student's kernel — with both scores and the reason —, the tests that could not be
+re-checked, and the tests that scored higher outside the kernel (a fault of the grading environment, reported as such).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from grader.recheck import Verdict, loads
 
 JSON_FILE = "integrity.json"
 CSV_FILE = "integrity.csv"
+ENVIRONMENT = "grading environment"
 COLUMNS = ("student", "assignment", "notebook", "test", "in_kernel", "out_of_process", "max_points", "status",
            "reason")
 
@@ -46,6 +47,8 @@ class IntegrityLog:
         for student, assignment, notebook, v in self.verdicts():
             if v.flagged:
                 status = "flagged: the lower, out-of-process score counts"
+            elif v.higher_outside:
+                status = f"{ENVIRONMENT}: scored higher out of process than in the kernel; the in-kernel score stands"
             elif v.out_of_process is None and v.reason.startswith("re-check failed"):
                 status = "not re-checked (grader error): in-kernel score kept"
             else:
@@ -57,6 +60,10 @@ class IntegrityLog:
 
     def flagged(self) -> list[dict[str, Any]]:
         return [row for row in self.rows() if row["status"].startswith("flagged")]
+
+    def environment(self) -> list[dict[str, Any]]:
+        """Tests that scored higher out of process than in the kernel: a fault of the grading, to investigate."""
+        return [row for row in self.rows() if row["status"].startswith(ENVIRONMENT)]
 
     def save(self) -> None:
         tmp = self.json_path.with_suffix(".tmp")
@@ -74,4 +81,10 @@ class IntegrityLog:
         students = sorted({row["student"] for row in flagged})
         line = (f"integrity: {rechecked} hidden test(s) re-checked outside the students' kernels, "
                 f"{len(flagged)} flagged")
-        return line + (f" ({', '.join(students)}): see {self.csv_path}" if flagged else "")
+        line += f" ({', '.join(students)}): see {self.csv_path}" if flagged else ""
+        environment = self.environment()
+        if environment:
+            line += (f"\n{ENVIRONMENT}: {len(environment)} test(s) scored HIGHER out of process than in the kernel, "
+                     "which honest code never does: the kernel side of grading may be broken, or the re-check saw "
+                     f"less than the kernel. Investigate before trusting these grades: {self.csv_path}")
+        return line

@@ -67,6 +67,14 @@ class Verdict:
         return (self.out_of_process is not None and self.in_kernel is not None
                 and self.in_kernel > self.out_of_process + 1e-6)
 
+    @property
+    def higher_outside(self) -> bool:
+        """Scored more out of process than in the kernel. Honest code scores the same both ways, so this says
+        the kernel side of grading failed (a module the hidden tests import is missing in the sandbox, a kernel
+        that cannot start) or the re-check saw less than the kernel did: a fault of the grading, not the student."""
+        return (self.out_of_process is not None and self.in_kernel is not None
+                and self.out_of_process > self.in_kernel + 1e-6)
+
 
 def hidden_tests(source_notebook: dict[str, Any]) -> list[HiddenTest]:
     """Every hidden test cell of an instructor notebook, read from its imports and its last line."""

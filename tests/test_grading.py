@@ -167,3 +167,19 @@ def test_the_integrity_recheck_flags_no_honest_submission(graded_class: GradedCl
     classes = {"Embedding", "linear_from_embedding", "EmbeddingFunction", "TinyLM", "count_parameters",
                "LearnedPositions", "FactorizedEmbedding"}
     assert classes <= {v.name for v in solution}, "classes and module-taking functions are re-checked too"
+
+
+# The one known case where the re-check sees less than the kernel: the mirror of a returned module is a copy, so a
+# Linear that shares storage with the embedding passed in looks independent out of process (README, "What it does not
+# protect against"). Any other test scoring higher outside the kernel is a fault of the grading environment.
+KINDER_OUTSIDE = {("m-linear_shares_storage", "linear_from_embedding_hidden")}
+
+
+def test_only_the_known_copy_case_scores_higher_outside_the_kernel(graded_class: GradedClass) -> None:
+    from grader.integrity import IntegrityLog
+
+    log = IntegrityLog(graded_class.root)
+    higher = {(row["student"], row["test"]) for row in log.environment()}
+    assert higher == KINDER_OUTSIDE, sorted(higher - KINDER_OUTSIDE)[:5] or "the known case is no longer reported"
+    assert "grading environment" in log.summary()
+
