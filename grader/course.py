@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import re
+import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,13 +106,14 @@ def require_gradebook(root: Path, db_url: str | None = None) -> None:
     root = resolve_path(root)
     if not root.is_dir():
         raise GraderError(f"{root} does not exist or is not a folder: give the workspace of a class you have graded "
-                          "(--root), or grade one first: python -m grader autograde SUBMISSIONS --root ROOT")
+                          f"(--root), or grade one first: python -m grader autograde SUBMISSIONS --root "
+                          f"{shlex.quote(str(root))}")
     url = gradebook_url(root, db_url)
     if url.startswith("sqlite:///"):
-        database = Path(url[len("sqlite://"):].partition("?")[0])
+        database = Path(url[len("sqlite:///"):].partition("?")[0])
         if not database.is_file():
             raise GraderError(f"no gradebook at {database}: nothing has been graded in {root} yet. Grade first: "
-                              f"python -m grader autograde SUBMISSIONS --root {root}")
+                              f"python -m grader autograde SUBMISSIONS --root {shlex.quote(str(root))}")
 
 
 def load_config(root: Path, db_url: str | None = None) -> Config:

@@ -11,6 +11,7 @@ The tools nbgrader shells out to are checked first (:func:`check_tools`).
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 from collections.abc import Iterable
@@ -75,9 +76,14 @@ def check_canary(result: Result) -> None:
 
 
 def _hint(problem: str) -> str:
-    if "No module named 'grader'" in problem or "No module named 'grader." in problem:
+    if "No module named 'grader'" in problem:
         return ("The kernels cannot import this checkout's grader package: use this checkout's own virtual "
                 "environment (`make setup` here) rather than another checkout's.")
-    if "Kernel" in problem or "kernel" in problem:
+    hidden = re.search(r"No module named '(grader\.[\w.]+)'|cannot import name '(\w+)' from 'grader'", problem)
+    if hidden:
+        module = hidden[1] or f"grader.{hidden[2]}"
+        return (f"The hidden tests import {module}, which the kernel's sandbox does not contain: it holds only what "
+                "grader/sandbox.py's KERNEL_VISIBLE lists. Keep what hidden tests import inside those modules.")
+    if any(sign in problem for sign in ("Kernel didn't respond", "DeadKernel", "kernel died", "did not start")):
         return "Kernels do not start or do not answer in the sandbox: run with GRADER_DEBUG=1 to see nbgrader's log."
     return "Run with GRADER_DEBUG=1 to see nbgrader's log, fix the environment, and grade again."

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
 import nbformat
 
-from grader.course import COURSE, SOLUTIONS
+from grader.course import COURSE, REPO, SOLUTIONS
 from grader.submissions import solution_source
 
 
@@ -48,3 +49,19 @@ def cell_grades(db_url: str, student: str, assignment: str, notebook: str) -> di
     with Gradebook(db_url) as gb:
         sub = gb.find_submission_notebook(notebook, assignment, student)
         return {g.name: (None if g.needs_manual_grade else g.score, g.max_score) for g in sub.grades}
+
+
+# What a copy of the repository needs to grade from: the grading code, the course, and the files beside them.
+REPO_FILES = ("grader", "solutions", "course", "nbgrader_config.py", "requirements.txt", "pyproject.toml", "README.md")
+
+
+def copy_repo(dest: Path, names: tuple[str, ...] = REPO_FILES) -> Path:
+    """A copy of the repository's ``names`` in ``dest`` (caches left out), to run commands from or edit."""
+    dest.mkdir(parents=True)
+    for name in names:
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, dest / name, ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
+        elif source.is_file():
+            shutil.copy2(source, dest / name)
+    return dest

@@ -175,3 +175,30 @@ def test_demo_flags_the_hostile_student_in_the_integrity_report(demo: tuple[subp
     table = _table(result.stdout)
     mallory = float(table["mallory"]["01_lookup"].split("/")[0])
     assert mallory < float(table["ada"]["01_lookup"].split("/")[0]), "cheating must not pay"
+
+
+@pytest.mark.parametrize("verb", ["export", "feedback"])
+def test_a_workspace_with_nothing_graded_is_a_message_and_stays_empty(verb: str, tmp_path: Path) -> None:
+    missing = grader(verb, "--root", str(tmp_path / "missing"))
+    assert missing.returncode == 2 and "does not exist" in missing.stderr, missing.stderr[-2000:]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = grader(verb, "--root", "empty", cwd=tmp_path)
+    assert result.returncode == 2 and "nothing has been graded" in result.stderr, result.stderr[-2000:]
+    assert str(empty) in result.stderr, "the message names the folder it looked in"
+    for output in (missing, result):
+        assert "Traceback" not in output.stderr
+    assert not list(empty.iterdir()), "a command that refused left files behind (an empty gradebook.db?)"
+    assert not (tmp_path / "missing").exists()
+
+
+def test_a_tilde_the_shell_did_not_expand_is_the_home_folder(tmp_path: Path) -> None:
+    """`--root=~/x` and quoted "~/x" reach the program unexpanded; they still mean the home folder."""
+    env_home = tmp_path / "my home"
+    (env_home / "class").mkdir(parents=True)
+    env = {**os.environ, "HOME": str(env_home),
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    result = subprocess.run([sys.executable, "-m", "grader", "export", "--root=~/class"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 2 and f"no gradebook at {env_home / 'class' / 'gradebook.db'}" in result.stderr, (
+        result.stderr[-2000:])

@@ -118,3 +118,20 @@ def test_bad_input_is_a_clear_error(tmp_path: Path, make) -> None:
     with pytest.raises(GraderError) as err:
         collect(make(tmp_path), tmp_path / "ws")
     assert str(tmp_path) in str(err.value)
+
+
+def test_paths_are_resolved_where_they_enter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from grader.course import absolute_db_url, gradebook_url, resolve_path
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert resolve_path("ws") == tmp_path / "ws"
+    assert resolve_path("~/classes") == tmp_path / "home" / "classes"
+    assert absolute_db_url("sqlite:///grades.db") == f"sqlite:///{tmp_path}/grades.db"
+    assert absolute_db_url("sqlite:///~/g.db?timeout=5") == f"sqlite:///{tmp_path}/home/g.db?timeout=5"
+    for unchanged in ("sqlite:////abs/g.db", "sqlite://", "sqlite:///:memory:", "postgresql+psycopg2://u@db/emb"):
+        assert absolute_db_url(unchanged) == unchanged
+    assert gradebook_url(Path("ws")) == f"sqlite:///{tmp_path}/ws/gradebook.db?timeout=60"
+    _zip(Path("in.zip"), {"ada_01_lookup.ipynb": NB})
+    collect(Path("in.zip"), Path("ws"))   # relative both ways, then nbgrader-style chdir must not matter
+    assert (tmp_path / "ws/submitted/ada/01_lookup/01_lookup.ipynb").read_bytes() == NB

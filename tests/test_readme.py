@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 import zipfile
@@ -22,8 +21,8 @@ import pytest
 
 from grader.course import REPO, notebook_index
 from grader.submissions import fill
+from tests.helpers import copy_repo
 
-COPIED = ("grader", "solutions", "course", "nbgrader_config.py", "requirements.txt", "pyproject.toml", "README.md")
 SECTION = "## Instructor workflow"
 
 
@@ -48,14 +47,7 @@ def test_the_readme_workflow_has_commands_to_run() -> None:
 @pytest.fixture
 def newcomer(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     """A copy of the repository (what the commands need) and an environment with its own home and LMS export."""
-    work = tmp_path / "course copy"
-    work.mkdir()
-    for name in COPIED:
-        source = REPO / name
-        if source.is_dir():
-            shutil.copytree(source, work / name, ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
-        else:
-            shutil.copy2(source, work / name)
+    work = copy_repo(tmp_path / "course copy")
     home = tmp_path / "home dir"
     lookup = notebook_index()["01_lookup"]
     export = home / "Downloads" / "lookup-submissions.zip"

@@ -23,6 +23,7 @@ KERNEL_WITHOUT_GRADER = [
     "-f", "{connection_file}", "--IPKernelApp.log_level=ERROR",
 ]
 
+CELL_LIMIT_S = 1800
 NOTEBOOKS = [(a, nb) for a in assignments() for nb in a.notebooks]
 
 
@@ -43,7 +44,9 @@ def test_completed_student_notebook_runs_without_grader(
     monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)  # a student's run: experiments included
     nb = fill(assignment, notebook) if assignment.graded else nbformat.read(
         str(assignment.source_dir / f"{notebook}.ipynb"), as_version=4)
-    client = NotebookClient(nb, kernel_name=student_kernel, timeout=120,
+    # A generous limit: this test proves the notebook runs, not how fast (a busy machine must not fail it). How fast
+    # is `make bench`'s job, which checks every notebook against its budget in the README.
+    client = NotebookClient(nb, kernel_name=student_kernel, timeout=CELL_LIMIT_S,
                             resources={"metadata": {"path": str(tmp_path)}})
     client.execute()  # raises CellExecutionError, naming the cell, if anything fails
     streams = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "stream"]

@@ -1,0 +1,109 @@
+""""Unchanged" means unchanged: every file a grade depends on is in the fingerprint, found by walking the folders, and
+a worker that would grade with other code is refused, naming the files."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from grader import fingerprint
+from grader.executor import Job, Task, execute_task
+from tests.helpers import copy_repo
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return copy_repo(tmp_path_factory.mktemp("fp") / "repo", (*fingerprint.FOLDERS, *fingerprint.FILES))
+
+
+def test_the_manifest_covers_every_file_of_the_grading_code_and_the_course(repo: Path) -> None:
+    entries = fingerprint.manifest(repo)
+    for folder in fingerprint.FOLDERS:
+        on_disk = {p.relative_to(repo).as_posix() for p in (repo / folder).rglob("*") if p.is_file()}
+        assert on_disk <= set(entries), sorted(on_disk - set(entries))[:5]
+    # the modules a hand-kept list once forgot
+    for name in ("grader/remote.py", "grader/nbgrader_speedups.py", "grader/warm.py", "grader/course.py",
+                 "grader/integrity.py", "grader/fingerprint.py", "nbgrader_config.py", "requirements.txt"):
+        assert name in entries, name
+    assert any(name.startswith("course/") for name in entries)
+    assert {"python", "package torch", "package nbgrader"} <= set(entries)
+
+
+def test_changing_any_file_changes_the_fingerprint_and_names_it(repo: Path) -> None:
+    before = fingerprint.manifest(repo)
+    files = [name for name in before if (repo / name).is_file()]
+    assert len(files) > 50
+    for name in files:
+        path = repo / name
+        original = path.read_bytes()
+        try:
+            path.write_bytes(original + b"\n")
+            after = fingerprint.manifest(repo)
+            assert fingerprint.fingerprint(after) != fingerprint.fingerprint(before), f"{name} is not fingerprinted"
+            assert fingerprint.differences(before, after) == [f"{name}: different content"]
+        finally:
+            path.write_bytes(original)
+    assert fingerprint.manifest(repo) == before
+
+
+def test_a_new_file_counts_and_caches_do_not(repo: Path) -> None:
+    before = fingerprint.manifest(repo)
+    (repo / "grader" / "hidden" / "__pycache__").mkdir(exist_ok=True)
+    (repo / "grader" / "hidden" / "__pycache__" / "lookup.cpython-311.pyc").write_bytes(b"cache")
+    (repo / "solutions" / "01_lookup" / ".ipynb_checkpoints").mkdir(exist_ok=True)
+    (repo / "solutions" / "01_lookup" / ".ipynb_checkpoints" / "x.ipynb").write_text("{}")
+    assert fingerprint.manifest(repo) == before
+    extra = repo / "grader" / "hidden" / "extra.py"
+    extra.write_text("POINTS = 3\n")
+    try:
+        after = fingerprint.manifest(repo)
+        assert fingerprint.differences(before, after) == ["grader/hidden/extra.py: only there"]
+    finally:
+        extra.unlink()
+
+
+def test_a_worker_with_other_code_refuses_to_grade_and_names_the_files() -> None:
+    here = fingerprint.manifest()
+    coordinator = {**here, "grader/hidden/lookup.py": "0" * 64, "package torch": "2.0.0"}
+    result = execute_task(Task("ada", "01_lookup", {"01_lookup": b"{}"}), Job(b"", coordinator))
+    assert not result.ok and result.problem.startswith("refused")
+    assert "grader/hidden/lookup.py: different content" in result.problem
+    assert "package torch: 2.0.0 here" in result.problem
+    assert result.fingerprint == fingerprint.fingerprint(here)
+
+
+def test_a_dask_cluster_with_a_worker_of_other_code_is_refused(tmp_path: Path) -> None:
+    """A real worker process started from another copy of the repository, one hidden test edited."""
+    pytest.importorskip("distributed")
+    from distributed import Client, LocalCluster
+
+    from grader.course import GraderError
+    from grader.executor import DaskExecutor
+
+    other = copy_repo(tmp_path / "other checkout")
+    with (other / "grader" / "hidden" / "lookup.py").open("a") as file:
+        file.write("\n# edited on the worker machine only\n")
+    with LocalCluster(n_workers=0, processes=True, dashboard_address=None) as cluster:
+        env = {**os.environ, "PYTHONPATH": ""}
+        worker = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", cluster.scheduler_address,
+                                   "--nthreads", "1", "--no-dashboard"], cwd=other, env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            with Client(cluster) as client:
+                client.wait_for_workers(1, timeout=120)
+            executor = DaskExecutor(cluster.scheduler_address)
+            started = time.monotonic()
+            with pytest.raises(GraderError) as refused:
+                executor.start()
+            message = str(refused.value)
+            assert "1 of 1 Dask worker(s)" in message and "grader/hidden/lookup.py: different content" in message
+            assert "No submission was graded" in message
+            assert time.monotonic() - started < 120
+        finally:
+            worker.kill()
+            worker.wait()

@@ -1,0 +1,44 @@
+"""A broken grading environment stops the run before the first student, saying what broke and how to fix it.
+
+The break is a real one an instructor can make: a hidden test that imports a module of the grader which the kernel's
+sandbox does not hold. In the kernel every test of that notebook then fails (a class of zeros), out of process it
+passes (the trusted side has the whole package) — the pre-flight check must catch both and grade no one."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import nbformat
+
+from grader.course import notebook_index
+from grader.submissions import fill
+from tests.helpers import copy_repo
+
+
+def test_an_import_that_fails_in_the_sandbox_stops_grading_before_any_student(tmp_path: Path) -> None:
+    repo = copy_repo(tmp_path / "checkout")
+    hidden = repo / "grader" / "hidden" / "lookup.py"
+    hidden.write_text(hidden.read_text() + "\nimport grader.fingerprint  # noqa: F401 -- not in the kernel's sandbox\n")
+    lookup = notebook_index()["01_lookup"]
+    export = tmp_path / "lms.zip"
+    with zipfile.ZipFile(export, "w") as archive:
+        archive.writestr("ada_01_lookup.ipynb", nbformat.writes(fill(lookup, "01_lookup")))
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    done = subprocess.run([sys.executable, "-m", "grader", "autograde", str(export), "--root", "ws", "--jobs", "1"],
+                          cwd=repo, env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "grading environment is broken" in done.stderr and "No student has been graded" in done.stderr
+    assert "No module named 'grader.fingerprint'" in done.stderr, done.stderr[-2000:]
+    assert "KERNEL_VISIBLE" in done.stderr, "the message says where to look"
+    assert "out of process" in done.stderr, "a test scoring higher outside the kernel is named"
+    assert "Traceback" not in done.stderr
+    workspace = repo / "ws"
+    assert not (workspace / "autograded").exists() and not (workspace / "feedback").exists()
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{workspace / 'gradebook.db'}") as gb:
+        assert not gb.assignment_submissions("01_lookup"), "a student was graded by a broken environment"
