@@ -21,6 +21,7 @@ import signal
 import socket
 import struct
 import sys
+import warnings
 from typing import Any
 
 ARRAY_KINDS = "biufc"   # bool, signed, unsigned, float, complex: the only dtypes that cross
@@ -431,6 +432,9 @@ class ServerCodec(Codec):
         return self.classes[path]
 
 
+MAX_WARNINGS = 20   # per call: enough to tell that it warned, and what
+
+
 class _CellTimeout(BaseException):
     pass
 
@@ -453,6 +457,22 @@ def run_source(source: str, namespace: dict[str, Any], seconds: int, label: str)
         return f"stopped after {seconds} s"
     except BaseException as err:  # whatever a student cell or a test raised is its outcome
         return f"{type(err).__name__}: {_message(err)}"[:600]
+
+
+def run_test(source: str, namespace: dict[str, Any], seconds: int) -> str:
+    """A visible test cell, judged as nbgrader judges it in the kernel: it fails if it raises, and also if it writes to
+    stderr (a warning shown included), which nbgrader scores 0."""
+    import io
+
+    captured, real = io.StringIO(), sys.stderr
+    sys.stderr = captured
+    try:
+        failure = run_source(source, namespace, seconds, "<test>")
+    finally:
+        sys.stderr = real
+    if failure or not captured.getvalue():
+        return failure
+    return f"the test cell wrote to stderr, which nbgrader scores 0: {captured.getvalue().strip()[:400]}"
 
 
 def _message(err: BaseException) -> str:
@@ -536,17 +556,22 @@ class Server:
         except Exception as err:  # a malformed request is the grader's bug, reported as such
             return {"error": f"bad request: {err!r}"}
         reply: dict[str, Any]
-        try:
-            with torch.set_grad_enabled(bool(message.get("grad", False))):
-                value = fn(*args, **kwargs)
-            reply = {"value": codec.dump(value)}
-            if type(value) in (torch.Tensor, torch.nn.Parameter) and value.requires_grad and leaves:
-                self.next_graph += 1
-                self.graphs[self.next_graph] = (value, leaves)
-                self.graphs.pop(self.next_graph - self.MAX_GRAPHS, None)
-                reply["grad_id"] = self.next_graph
-        except BaseException as err:  # whatever the student's code raised is an answer too
-            reply = {"raised": _raised(err)}
+        # Warnings cross as data: a hidden test that checks "numpy did not warn" sees here what it sees in the kernel.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                with torch.set_grad_enabled(bool(message.get("grad", False))):
+                    value = fn(*args, **kwargs)
+                reply = {"value": codec.dump(value)}
+                if type(value) in (torch.Tensor, torch.nn.Parameter) and value.requires_grad and leaves:
+                    self.next_graph += 1
+                    self.graphs[self.next_graph] = (value, leaves)
+                    self.graphs.pop(self.next_graph - self.MAX_GRAPHS, None)
+                    reply["grad_id"] = self.next_graph
+            except BaseException as err:  # whatever the student's code raised is an answer too
+                reply = {"raised": _raised(err)}
+        reply["warnings"] = [{"category": w.category.__name__, "message": _message(w.message)[:500]}
+                             for w in caught[:MAX_WARNINGS]]
         reply["args_after"] = [Codec().dump(a) if _is_array(a) else None for a in args]
         reply["torch_rng"] = Codec().dump(torch.get_rng_state())
         return reply
@@ -604,8 +629,7 @@ def main(request: dict[str, Any]) -> None:
     for name in request.get("plain", []):
         if callable(namespace.get(name)) and not isinstance(namespace[name], type):
             view[name] = _plain_results(namespace[name])
-    tests = {str(grade_id): run_source(source, dict(view), seconds, "<test>")
-             for grade_id, source in request.get("tests", [])}
+    tests = {str(grade_id): run_test(source, dict(view), seconds) for grade_id, source in request.get("tests", [])}
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(request["socket"])
     server.listen(1)
