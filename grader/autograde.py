@@ -29,11 +29,13 @@ from grader import nbgrader_speedups, preflight
 from grader.course import (
     COURSE,
     GraderError,
+    check_workspace,
     default_db_url,
     gradebook_url,
     graded_assignments,
     load_config,
     resolve_path,
+    sqlite_file,
 )
 from grader.executor import Executor, Job, LocalExecutor, Result, Task
 from grader.fingerprint import fingerprint as grading_fingerprint
@@ -100,7 +102,7 @@ def prepare(root: Path, db_url: str, students: Iterable[str], fingerprint: str) 
     template = _template(root, fingerprint)
     state = _load_state(root)
     prepared = f"{fingerprint} {db_url}"
-    if state.get(PREPARED) != prepared:
+    if state.get(PREPARED) != prepared or _gradebook_lost(db_url):
         if db_url == default_db_url(root) and not (root / "gradebook.db").exists():
             shutil.copyfile(template / "gradebook.db", root / "gradebook.db")
         else:
@@ -120,6 +122,12 @@ def prepare(root: Path, db_url: str, students: Iterable[str], fingerprint: str) 
 
 
 # ------------------------------------------------------------------------------------------------ incremental
+
+
+def _gradebook_lost(db_url: str) -> bool:
+    """An SQLite gradebook whose file is gone (deleted to start over): nothing recorded in the state is in it."""
+    database = sqlite_file(db_url)
+    return database is not None and not database.is_file()
 
 
 def _submission_key(task: Task, fingerprint: str) -> str:
@@ -245,6 +253,7 @@ def autograde(
     """
     say = progress or (lambda line: print(line, file=sys.stderr, flush=True))
     root = resolve_path(root)
+    check_workspace(root, db_url)
     isolation = isolation or Isolation()
     require_sandbox(isolation)
     preflight.check_tools()
@@ -256,7 +265,7 @@ def autograde(
         raise GraderError(f"nothing to grade in {root / 'submitted'}: expected <student>/<assignment>/*.ipynb")
     db_url = gradebook_url(root, db_url)
     code = manifest()
-    plan = Plan.make(root, pairs, grading_fingerprint(code), force)
+    plan = Plan.make(root, pairs, grading_fingerprint(code), force, db_url, isolation)
     run = executor or LocalExecutor(max(1, min(jobs or default_jobs(), len(plan.todo) or 1)), warm=warm,
                                     isolation=isolation)
     nbgrader_speedups.install()
@@ -281,10 +290,19 @@ def autograde(
 
 
 def check_environment(run: Executor, job: Job, plan: Plan, say: Callable[[str], None]) -> None:
-    """The pre-flight check: each assignment about to be graded, graded once with the instructor's solution."""
+    """The pre-flight check: each assignment about to be graded, graded once with the instructor's solution (built
+    from the fresh release in the template, not from ``course/``). A failure that says nothing about the environment
+    (a kernel that did not answer on a busy machine) is tried once more before the run is refused."""
     names = sorted({task.assignment for task in plan.todo})
     started = time.perf_counter()
-    for result in run.run(preflight.canary_tasks(a for a in graded_assignments() if a.name in names), job):
+    release = _template(plan.root, plan.fingerprint) / "release"
+    canaries = preflight.canary_tasks([a for a in graded_assignments() if a.name in names], release)
+    results = list(run.run(canaries, job))
+    again = [task for task in canaries
+             if any(preflight.transient(r) for r in results if r.assignment == task.assignment)]
+    if again:
+        results = [r for r in results if not preflight.transient(r)] + list(run.run(again, job))
+    for result in results:
         if result.ok and result.fingerprint != plan.fingerprint:
             raise GraderError(f"a worker graded with other code than the coordinator (fingerprint "
                               f"{result.fingerprint[:12]}, not {plan.fingerprint[:12]}). {preflight.STOP}")
@@ -305,10 +323,14 @@ class Plan:
     keys: dict[tuple[str, str], str]
 
     @classmethod
-    def make(cls, root: Path, pairs: list[tuple[str, str]], fingerprint: str, force: bool) -> Plan:
+    def make(cls, root: Path, pairs: list[tuple[str, str]], fingerprint: str, force: bool, db_url: str,
+             isolation: Isolation) -> Plan:
+        """A submission is kept when its bytes, the grading code (``fingerprint``), the gradebook it was recorded in
+        and the sandbox with its limits are all the same as last time, and that gradebook still exists."""
         tasks = [_read_task(root, student, assignment) for student, assignment in pairs]
-        keys = {(t.student, t.assignment): _submission_key(t, fingerprint) for t in tasks}
-        graded_before = _load_state(root)
+        setting = f"{fingerprint}\n{db_url}\n{isolation!r}"
+        keys = {(t.student, t.assignment): _submission_key(t, setting) for t in tasks}
+        graded_before = {} if _gradebook_lost(db_url) else _load_state(root)
         todo, kept = [], []
         for task in tasks:
             slot = (task.student, task.assignment)

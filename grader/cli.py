@@ -20,6 +20,7 @@ from grader.course import (
     COURSE,
     GraderError,
     absolute_db_url,
+    check_workspace,
     configure_logging,
     ensure_tools_on_path,
     require_gradebook,
@@ -52,6 +53,7 @@ def grade_and_report(
 
     root = resolve_path(root)
     source = resolve_path(source) if source is not None else None
+    check_workspace(root, db_url)
     root.mkdir(parents=True, exist_ok=True)
     if source is not None:
         collected = collect(source, root)
@@ -77,7 +79,7 @@ def grade_and_report(
     print(f"feedback (one HTML file per student and notebook): {root / 'feedback'}")
     print(f"autograded notebooks: {root / 'autograded'}")
     print(f"grades: {wide_csv} (one row per student), {long_csv} (nbgrader's export)")
-    print(f"gradebook: {db_url or root / 'gradebook.db'}")
+    print(f"gradebook: {_without_password(db_url) if db_url else root / 'gradebook.db'}")
     from grader.integrity import IntegrityLog
 
     report = IntegrityLog(root)
@@ -94,6 +96,16 @@ def grade_and_report(
             print(f"  {row['student']} {row['notebook']} {row['test']}: {row['in_kernel']:g} in the kernel, "
                   f"{row['out_of_process']:g} out of process")
     return 1 if failed else 0
+
+
+def _without_password(url: str) -> str:
+    """A database URL fit to print: its password replaced by ***."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy can read: nothing in it is shown as a secret
+        return url.split("@")[-1]
 
 
 def _release(args: argparse.Namespace) -> int:

@@ -111,7 +111,12 @@ def collect(source: Path, root: Path) -> Collected:
         key = (student, notebook)
         if key in chosen:
             kept, dropped = sorted([chosen[key], (found, handle)], key=lambda fh: fh[0].order, reverse=True)
-            why = "newer" if kept[0].modified > dropped[0].modified else "same time, the later resubmission"
+            if kept[0].modified > dropped[0].modified:
+                why = "newer"
+            elif kept[0].attempt > dropped[0].attempt:
+                why = "same time, the later resubmission"
+            else:
+                why = "same time and resubmission number: the last by name"
             result.problems.append(f"{student} handed in {notebook} twice: graded {kept[0].origin} "
                                    f"({why}), ignored {dropped[0].origin}")
             chosen[key] = kept

@@ -79,16 +79,27 @@ def resolve_path(path: str | os.PathLike[str]) -> Path:
     return Path(path).expanduser().resolve()
 
 
+_SQLITE = re.compile(r"^(?P<scheme>sqlite(?:\+\w+)?:///)(?P<path>[^?]*)(?P<query>\?.*)?$")
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The database file of an SQLite URL (``sqlite:///…``, ``sqlite+pysqlite:///…``); None for any other URL or an
+    in-memory database."""
+    match = _SQLITE.match(url)
+    if not match or match["path"] in ("", ":memory:"):
+        return None
+    return Path(match["path"])
+
+
 def absolute_db_url(url: str) -> str:
     """``url`` with a relative SQLite file made absolute (``sqlite:///grades.db``, ``sqlite:///~/grades.db``);
     any other URL unchanged. nbgrader opens the gradebook after changing directory."""
-    prefix = "sqlite:///"
-    if not url.startswith(prefix) or url.startswith(prefix + "/"):
+    path = sqlite_file(url)
+    if path is None or path.is_absolute():
         return url
-    path, sep, query = url[len(prefix):].partition("?")
-    if not path or path == ":memory:":
-        return url
-    return f"{prefix}{resolve_path(path)}{sep}{query}"
+    match = _SQLITE.match(url)
+    assert match is not None
+    return f"{match['scheme']}{resolve_path(path)}{match['query'] or ''}"
 
 
 def default_db_url(root: Path) -> str:
@@ -101,6 +112,22 @@ def gradebook_url(root: Path, db_url: str | None = None) -> str:
     return absolute_db_url(db_url) if db_url else default_db_url(root)
 
 
+def check_workspace(root: Path, db_url: str | None = None) -> None:
+    """Refuse a workspace (or an SQLite gradebook) that is a file, or that lies inside the folders a grade depends on
+    (``grader/``, ``solutions/``, ``course/``): grading would change the very files it is fingerprinted by."""
+    root = resolve_path(root)
+    if root.exists() and not root.is_dir():
+        raise GraderError(f"--root {root} is a file, not a folder: give the class's workspace folder.")
+    kept = [REPO / "grader", SOLUTIONS, COURSE]
+    database = sqlite_file(gradebook_url(root, db_url))
+    for path, what in ((root, "the workspace"), (database, "the gradebook")):
+        inside = next((folder for folder in kept if path is not None and (path == folder or folder in path.parents)),
+                      None)
+        if inside is not None:
+            raise GraderError(f"{what} {path} is inside {inside}, which holds the course and the grading code: "
+                              f"choose a folder outside it (for example --root {shlex.quote(str(REPO / 'ws'))}).")
+
+
 def require_gradebook(root: Path, db_url: str | None = None) -> None:
     """Refuse, with what to do, a workspace that has nothing graded yet (instead of creating an empty gradebook)."""
     root = resolve_path(root)
@@ -108,12 +135,10 @@ def require_gradebook(root: Path, db_url: str | None = None) -> None:
         raise GraderError(f"{root} does not exist or is not a folder: give the workspace of a class you have graded "
                           f"(--root), or grade one first: python -m grader autograde SUBMISSIONS --root "
                           f"{shlex.quote(str(root))}")
-    url = gradebook_url(root, db_url)
-    if url.startswith("sqlite:///"):
-        database = Path(url[len("sqlite:///"):].partition("?")[0])
-        if not database.is_file():
-            raise GraderError(f"no gradebook at {database}: nothing has been graded in {root} yet. Grade first: "
-                              f"python -m grader autograde SUBMISSIONS --root {shlex.quote(str(root))}")
+    database = sqlite_file(gradebook_url(root, db_url))
+    if database is not None and not database.is_file():
+        raise GraderError(f"no gradebook at {database}: nothing has been graded in {root} yet. Grade first: "
+                          f"python -m grader autograde SUBMISSIONS --root {shlex.quote(str(root))}")
 
 
 def load_config(root: Path, db_url: str | None = None) -> Config:

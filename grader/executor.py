@@ -102,6 +102,7 @@ class _Worker:
     zygote: Zygote            # forks nbgrader's kernels
     recheck: Zygote           # forks the re-check processes (no grader package in sight)
     settings: Settings
+    code: str = ""            # the fingerprint of the grading code when it booted (what its imported modules are)
     api: NbGraderAPI | None = None
     template: str = ""        # hash of the gradebook template the scratch course holds
 
@@ -163,7 +164,7 @@ def boot(settings: Settings) -> _Worker:
         shutil.rmtree(root, ignore_errors=True)
         raise
     install_kernelspec(root / "jupyter", zygote)
-    _worker = _Worker(key, root, zygote, recheck, settings)
+    _worker = _Worker(key, root, zygote, recheck, settings, fingerprint.fingerprint())
     return _worker
 
 
@@ -303,6 +304,10 @@ def execute_task(task: Task, job: Job, settings: Settings | None = None) -> Resu
                       notes=notes, fingerprint=code)
     task = Task(task.student, task.assignment, notebooks, task.timestamp)
     worker = _scratch(job.template_db, settings or Settings())
+    if worker.code != code:
+        return Result(task.student, task.assignment, False, 0.0,
+                      "refused: the grading code on this worker's disk changed after the worker started (its imported "
+                      "modules are older than its files): restart the worker", fingerprint=code)
     _clear(worker)
     folder = worker.root / "submitted" / task.student / task.assignment
     folder.mkdir(parents=True)
@@ -499,15 +504,22 @@ class DaskExecutor:
             from grader.course import GraderError
 
             raise GraderError("--dask needs the optional dependency `distributed` (pip install distributed)") from err
-        if self.address == "local":
-            self._cluster = LocalCluster(n_workers=self.jobs or 2, threads_per_worker=1, processes=True,
-                                         dashboard_address=None)
-            self._client = Client(self._cluster)
-        else:
-            self._client = Client(self.address)
-        if self._cluster is not None:
-            self._client.wait_for_workers(len(self._cluster.workers))
+        from grader.course import GraderError
+
         try:
+            if self.address == "local":
+                self._cluster = LocalCluster(n_workers=self.jobs or 2, threads_per_worker=1, processes=True,
+                                             dashboard_address=None)
+                self._client = Client(self._cluster)
+            else:
+                self._client = Client(self.address, timeout=30)
+        except (OSError, TimeoutError) as err:
+            self.close()
+            raise GraderError(f"cannot reach the Dask scheduler at {self.address} ({err}): is `dask scheduler` "
+                              "running there, and is the address (tcp://host:port) right?") from None
+        try:
+            if self._cluster is not None:
+                self._client.wait_for_workers(len(self._cluster.workers))
             self.check_workers()
         except BaseException:
             self.close()
@@ -517,19 +529,28 @@ class DaskExecutor:
                                                 allow_other_workers=False))
 
     def check_workers(self) -> None:
-        """Refuse to grade when a worker's grading code differs from this process's (a GraderError naming them)."""
+        """Refuse to grade when a worker cannot (no grader package, no sandbox) or would grade with other code than
+        this process (a GraderError naming the workers and what is wrong with each)."""
         from grader.course import GraderError
 
         here = fingerprint.manifest()
-        theirs = self._client.run(fingerprint.manifest)
+        theirs = self._client.run(worker_report, self.settings, on_error="return")
         if not theirs:
             raise GraderError(f"the Dask cluster at {self.address} has no workers: start some (dask worker ADDRESS).")
-        different = {address: fingerprint.differences(here, there) for address, there in sorted(theirs.items())
-                     if fingerprint.fingerprint(there) != fingerprint.fingerprint(here)}
+        different = {}
+        for address, there in sorted(theirs.items()):
+            if isinstance(there, BaseException):
+                different[address] = [f"cannot grade: {type(there).__name__}: {there} (is this project installed "
+                                      "there, with the same requirements.txt?)"]
+            elif there["problem"]:
+                different[address] = [f"cannot grade: {there['problem']}"]
+            elif fingerprint.fingerprint(there["manifest"]) != fingerprint.fingerprint(here):
+                different[address] = fingerprint.differences(here, there["manifest"])
         if different:
             lines = [f"  {address}: {'; '.join(lines)}" for address, lines in different.items()]
-            raise GraderError(f"{len(different)} of {len(theirs)} Dask worker(s) would grade with other code than "
-                              "this coordinator ('here' is the coordinator, 'there' the worker):\n" + "\n".join(lines)
+            raise GraderError(f"{len(different)} of {len(theirs)} Dask worker(s) cannot grade, or would grade with "
+                              "other code than this coordinator ('here' is the coordinator, 'there' the worker):\n"
+                              + "\n".join(lines)
                               + "\nInstall the same checkout and requirements.txt on every worker, restart them, "
                               "and grade again. No submission was graded.")
 
@@ -551,6 +572,21 @@ class DaskExecutor:
         futures = {client.submit(execute_task, task, shared, self.settings, pure=False): task for task in tasks}
         for future in dask_completed(futures):
             yield _result_or_failure(future, futures[future])
+
+
+def worker_report(settings: Settings) -> dict[str, Any]:
+    """Run on each Dask worker before grading: its manifest, and why it cannot grade ("" if it can)."""
+    from grader.course import GraderError
+    from grader.preflight import check_tools
+    from grader.sandbox import require_sandbox
+
+    try:
+        require_sandbox(settings.isolation)
+        check_tools()
+        problem = ""
+    except GraderError as err:
+        problem = str(err).splitlines()[0]
+    return {"manifest": fingerprint.manifest(), "problem": problem}
 
 
 def _result_or_failure(future: Any, task: Task) -> Result:

@@ -49,8 +49,11 @@ def read_table(root: Path, db_url: str | None = None, failed: set[tuple[str, str
     table = Table([nb for a in assignments for nb in a.notebooks], {})
     with Gradebook(db_url) as gb:
         for a in assignments:
-            for nb in gb.find_assignment(a.name).notebooks:
-                table.max_scores[nb.name] = nb.max_score
+            try:
+                for nb in gb.find_assignment(a.name).notebooks:
+                    table.max_scores[nb.name] = nb.max_score
+            except MissingEntry:  # added to solutions/ since the last grading: nobody has a score in it yet
+                continue
         # A student whose only notebook could not be read never reached the gradebook; list them anyway.
         for student in sorted({s.id for s in gb.students} | {student for student, _ in failed}):
             row = {}

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import sys
+import platform
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -50,7 +50,7 @@ def _versions() -> Manifest:
     """The interpreter's and the packages' versions (read once per process: ~40 ms of package metadata)."""
     from importlib.metadata import PackageNotFoundError, version
 
-    found = {"python": sys.version}
+    found = {"python": f"{platform.python_implementation()} {platform.python_version()}"}
     for package in PACKAGES:
         try:
             found[f"package {package}"] = version(package)

@@ -81,10 +81,8 @@ class IntegrityLog:
         students = sorted({row["student"] for row in flagged})
         line = (f"integrity: {rechecked} hidden test(s) re-checked outside the students' kernels, "
                 f"{len(flagged)} flagged")
-        line += f" ({', '.join(students)}): see {self.csv_path}" if flagged else ""
+        line += f" ({', '.join(students)})" if flagged else ""
         environment = self.environment()
         if environment:
-            line += (f"\n{ENVIRONMENT}: {len(environment)} test(s) scored HIGHER out of process than in the kernel, "
-                     "which honest code never does: the kernel side of grading may be broken, or the re-check saw "
-                     f"less than the kernel. Investigate before trusting these grades: {self.csv_path}")
-        return line
+            line += f", {len(environment)} scored higher out of process than in the kernel ({ENVIRONMENT})"
+        return line + (f": see {self.csv_path}" if flagged or environment else "")

@@ -11,6 +11,7 @@ The tools nbgrader shells out to are checked first (:func:`check_tools`).
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import sys
@@ -27,26 +28,38 @@ STOP = "No student has been graded."
 
 
 def check_tools() -> None:
-    """nbgrader runs ``alembic`` from PATH to create and upgrade gradebooks."""
+    """nbgrader runs ``alembic`` from PATH to create and upgrade gradebooks (this interpreter's ``bin/`` goes first)."""
+    from grader.course import ensure_tools_on_path
+
+    ensure_tools_on_path()
     if shutil.which("alembic") is None:
         raise GraderError(f"`alembic` is not on PATH (nbgrader needs it to create the gradebook); it belongs in "
                           f"{Path(sys.executable).parent}: run `make setup`, or put that folder on PATH. {STOP}")
 
 
-def canary_tasks(assignments: Iterable[Assignment]) -> list[Task]:
-    """The instructor's solution of each assignment, handed in as a submission by :data:`STUDENT`."""
+def canary_tasks(assignments: Iterable[Assignment], release_dir: Path) -> list[Task]:
+    """The instructor's solution of each assignment, handed in as a submission by :data:`STUDENT`: the fresh
+    ``release_dir`` generated from ``solutions/`` with every answer filled in (not ``course/``, which may be stale)."""
     from grader.submissions import fill
 
-    return [Task(STUDENT, a.name, {nb: nbformat.writes(fill(a, nb)).encode() for nb in a.notebooks})
+    return [Task(STUDENT, a.name, {nb: nbformat.writes(fill(a, nb, release_dir=release_dir)).encode()
+                                   for nb in a.notebooks})
             for a in assignments]
+
+
+def transient(result: Result) -> bool:
+    """A failure that says nothing about the environment: a kernel or process that did not answer on a busy machine
+    (the canary is then graded once more before the run is refused)."""
+    return not result.ok and any(sign in result.problem for sign in ("Kernel didn't respond", "grading process"))
 
 
 def check_canary(result: Result) -> None:
     """Raise a GraderError saying what failed unless the solution earned every automatic point both in the kernel
     and out of process."""
-    from nbgrader.utils import determine_grade, is_grade
+    from nbgrader.utils import determine_grade, is_grade, is_solution
 
     from grader import recheck
+    from grader.course import SOLUTIONS
 
     where = f"the instructor's solution of {result.assignment}"
     if not result.ok:
@@ -56,14 +69,20 @@ def check_canary(result: Result) -> None:
     for name, data in sorted(result.autograded.items()):
         nb = nbformat.reads(data.decode("utf-8"), as_version=4)
         for cell in nb.cells:
-            if not is_grade(cell) or cell.cell_type != "code":
-                continue
+            if not is_grade(cell) or is_solution(cell) or cell.cell_type != "code":
+                continue  # written answers and manually graded code await a person
             score, points = determine_grade(cell)
             if score is None or score < points - 1e-9:
                 errors = [f"{o.get('ename')}: {o.get('evalue')}" for o in cell.get("outputs", [])
                           if o.get("output_type") == "error"]
-                failures.append(f"{name} {cell.metadata.nbgrader.grade_id}: {score:g} of {points:g} points in the "
-                                f"kernel{(' (' + errors[-1][:300] + ')') if errors else ''}")
+                failures.append(f"{name} {cell.metadata.nbgrader.grade_id}: {score or 0:g} of {points:g} points in "
+                                f"the kernel{(' (' + errors[-1][:300] + ')') if errors else ''}")
+    for name in sorted(result.autograded):
+        source = json.loads((SOLUTIONS / result.assignment / f"{name}.ipynb").read_text(encoding="utf-8"))
+        expected = {t.grade_id for t in recheck.hidden_tests(source)} | set(recheck.visible_tests(source))
+        seen = {v.grade_id for v in recheck.loads(result.integrity[name])} if name in result.integrity else set()
+        if expected - seen:
+            failures.append(f"{name}: not re-checked out of process: {', '.join(sorted(expected - seen))}")
     for name, data in sorted(result.integrity.items()):
         for verdict in recheck.loads(data):
             if verdict.out_of_process is None or abs(verdict.out_of_process - (verdict.in_kernel or 0.0)) > 1e-6:
@@ -76,6 +95,8 @@ def check_canary(result: Result) -> None:
 
 
 def _hint(problem: str) -> str:
+    if problem.startswith("refused"):
+        return ""  # the refusal says what differs and what to do
     if "No module named 'grader'" in problem:
         return ("The kernels cannot import this checkout's grader package: use this checkout's own virtual "
                 "environment (`make setup` here) rather than another checkout's.")

@@ -13,7 +13,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from grader.course import COURSE, Assignment, assignments, check_result, make_api
+from grader.course import COURSE, Assignment, assignments, check_result, make_api, resolve_path
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,7 @@ def generate(root: Path, db_url: str | None = None, only: list[Assignment] | Non
 
 def release(dest: Path = COURSE) -> list[str]:
     """Regenerate ``dest`` (default ``course/``); return the names of the assignments that changed."""
+    dest = resolve_path(dest)
     changed = []
     with tempfile.TemporaryDirectory(prefix="grader-release-") as tmp:
         fresh = generate(Path(tmp))

@@ -45,13 +45,15 @@ def fill(
     replace: Mapping[str, str] | None = None,
     *,
     solve: bool = True,
+    release_dir: Path = COURSE,
 ) -> NotebookNode:
     """The released notebook with answers filled in.
 
     solve: write the instructor's solution into every answer cell (else leave the release's stubs).
     replace: grade_id -> source for cells that get something else; an unknown grade_id is an error.
+    release_dir: the release to start from (default: the repository's ``course/``).
     """
-    released = COURSE / assignment.name / f"{notebook}.ipynb"
+    released = release_dir / assignment.name / f"{notebook}.ipynb"
     if not released.is_file():
         raise GraderError(f"{released} does not exist: course/ is behind solutions/. Run `python -m grader release`.")
     release = read_notebook(released)

@@ -133,5 +133,43 @@ def test_paths_are_resolved_where_they_enter(tmp_path: Path, monkeypatch: pytest
         assert absolute_db_url(unchanged) == unchanged
     assert gradebook_url(Path("ws")) == f"sqlite:///{tmp_path}/ws/gradebook.db?timeout=60"
     _zip(Path("in.zip"), {"ada_01_lookup.ipynb": NB})
-    collect(Path("in.zip"), Path("ws"))   # relative both ways, then nbgrader-style chdir must not matter
+    collected = collect(Path("in.zip"), Path("ws"))   # relative both ways
+    assert collected.submissions == {("ada", "01_lookup")}
     assert (tmp_path / "ws/submitted/ada/01_lookup/01_lookup.ipynb").read_bytes() == NB
+
+
+def test_a_submission_is_kept_only_for_the_same_gradebook_sandbox_and_code(tmp_path: Path) -> None:
+    """The incremental plan: unchanged bytes are not enough when the gradebook, the limits or the code changed, or
+    when the gradebook it was recorded in has been deleted."""
+    from grader.autograde import Plan, _save_state
+    from grader.sandbox import Isolation, Limits
+
+    root = tmp_path / "ws"
+    (root / "submitted" / "ada" / "01_lookup").mkdir(parents=True)
+    (root / "submitted" / "ada" / "01_lookup" / "01_lookup.ipynb").write_bytes(NB)
+    (root / "autograded" / "ada" / "01_lookup").mkdir(parents=True)
+    db = root / "gradebook.db"
+    db.write_bytes(b"")
+    url = f"sqlite:///{db}"
+    pairs = [("ada", "01_lookup")]
+    first = Plan.make(root, pairs, "code-1", False, url, Isolation())
+    assert [t.student for t in first.todo] == ["ada"]
+    _save_state(root, {"ada/01_lookup": first.keys[("ada", "01_lookup")]})
+    assert Plan.make(root, pairs, "code-1", False, url, Isolation()).kept, "an unchanged submission was not kept"
+    for changed in (Plan.make(root, pairs, "code-2", False, url, Isolation()),
+                    Plan.make(root, pairs, "code-1", False, f"sqlite:///{tmp_path / 'other.db'}", Isolation()),
+                    Plan.make(root, pairs, "code-1", False, url, Isolation(limits=Limits(memory=2 * 1024**3))),
+                    Plan.make(root, pairs, "code-1", True, url, Isolation())):
+        assert changed.todo and not changed.kept
+    db.unlink()
+    assert Plan.make(root, pairs, "code-1", False, url, Isolation()).todo, "kept although the gradebook is gone"
+
+
+@pytest.mark.parametrize("inside", ["course", "solutions/fall", "grader/ws"])
+def test_a_workspace_inside_the_course_or_the_grading_code_is_refused(inside: str) -> None:
+    from grader.autograde import autograde
+    from grader.course import REPO
+
+    with pytest.raises(GraderError, match="inside"):
+        autograde(REPO / inside, progress=lambda line: None)
+    assert not (REPO / "solutions" / "fall").exists() and not (REPO / "grader" / "ws").exists()

@@ -6,12 +6,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from grader import fingerprint
+from grader.course import REPO
 from grader.executor import Job, Task, execute_task
 from tests.helpers import copy_repo
 
@@ -22,10 +22,13 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_the_manifest_covers_every_file_of_the_grading_code_and_the_course(repo: Path) -> None:
+    """Every file git tracks in the fingerprinted folders and files (the list nobody keeps by hand)."""
     entries = fingerprint.manifest(repo)
-    for folder in fingerprint.FOLDERS:
-        on_disk = {p.relative_to(repo).as_posix() for p in (repo / folder).rglob("*") if p.is_file()}
-        assert on_disk <= set(entries), sorted(on_disk - set(entries))[:5]
+    tracked = subprocess.run(["git", "ls-files", "--", *fingerprint.FOLDERS, *fingerprint.FILES], cwd=REPO,
+                             capture_output=True, text=True, check=True).stdout.split("\n")
+    tracked_files = {name for name in tracked if name and (REPO / name).is_file()}
+    assert len(tracked_files) > 50
+    assert tracked_files <= set(entries), sorted(tracked_files - set(entries))[:5]
     # the modules a hand-kept list once forgot
     for name in ("grader/remote.py", "grader/nbgrader_speedups.py", "grader/warm.py", "grader/course.py",
                  "grader/integrity.py", "grader/fingerprint.py", "nbgrader_config.py", "requirements.txt"):
@@ -51,7 +54,8 @@ def test_changing_any_file_changes_the_fingerprint_and_names_it(repo: Path) -> N
     assert fingerprint.manifest(repo) == before
 
 
-def test_a_new_file_counts_and_caches_do_not(repo: Path) -> None:
+def test_a_new_file_counts_and_caches_do_not(tmp_path: Path) -> None:
+    repo = copy_repo(tmp_path / "repo", (*fingerprint.FOLDERS, *fingerprint.FILES))
     before = fingerprint.manifest(repo)
     (repo / "grader" / "hidden" / "__pycache__").mkdir(exist_ok=True)
     (repo / "grader" / "hidden" / "__pycache__" / "lookup.cpython-311.pyc").write_bytes(b"cache")
@@ -97,13 +101,11 @@ def test_a_dask_cluster_with_a_worker_of_other_code_is_refused(tmp_path: Path) -
             with Client(cluster) as client:
                 client.wait_for_workers(1, timeout=120)
             executor = DaskExecutor(cluster.scheduler_address)
-            started = time.monotonic()
             with pytest.raises(GraderError) as refused:
                 executor.start()
             message = str(refused.value)
             assert "1 of 1 Dask worker(s)" in message and "grader/hidden/lookup.py: different content" in message
             assert "No submission was graded" in message
-            assert time.monotonic() - started < 120
         finally:
             worker.kill()
             worker.wait()
