@@ -23,8 +23,10 @@ def grader(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess, Path]:
-    root = tmp_path_factory.mktemp("demo") / "class"
-    return grader("demo", "--root", str(root)), root
+    """The demo with a relative --root (as `make demo` runs it by default), from a folder whose name has a space."""
+    here = tmp_path_factory.mktemp("demo") / "a folder"
+    here.mkdir()
+    return grader("demo", "--root", "class", cwd=here), here / "class"
 
 
 def _table(stdout: str) -> dict[str, dict[str, str]]:
@@ -76,6 +78,7 @@ def test_demo_runs_end_to_end(demo: tuple[subprocess.CompletedProcess, Path]) ->
                 assert (root / "feedback" / persona.student / assignment.name / f"{notebook}.html").is_file()
     assert (root / "grades.csv").is_file() and (root / "grades_by_student.csv").is_file()
     assert re.search(r"\[\s*\d+/\d+\] .*ETA .* ada 01_lookup", result.stderr), "no progress lines while grading"
+    assert "pre-flight: the solution of 01_lookup" in result.stderr, "no pre-flight check before the class"
     assert "Traceback" not in result.stderr
 
 
