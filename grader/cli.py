@@ -91,7 +91,7 @@ def grade_and_report(
                   f"{row['out_of_process']:g} out of process — {row['reason'][:160]}")
     if report.environment():
         print(f"grading environment: {len(report.environment())} test(s) scored HIGHER out of process than in the "
-              "kernel. A student cannot cause this: either the kernel side of grading failed (a module or tool "
+              "kernel. Nothing a student gains: either the kernel side of grading failed (a module or tool "
               "missing in the sandbox) or the re-check could not see what the kernel saw (README: a module that "
               f"shares storage with its input). The in-kernel score stands; look at: {report.csv_path}")
         for row in report.environment():
