@@ -13,12 +13,14 @@ zip file chooses: every destination is built from a validated student id and a k
 
 from __future__ import annotations
 
+import contextlib
 import re
-import shutil
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from grader.course import STUDENT_ID, Assignment, GraderError, notebook_index, resolve_path
 
@@ -63,22 +65,88 @@ def _classify(parts: tuple[str, ...], index: dict[str, Assignment]) -> tuple[str
             f"<student>_<notebook>.ipynb with a notebook among {known}")
 
 
+MAX_FILES = 100_000                 # files in one folder or zip of submissions
+MAX_NOTEBOOK_BYTES = 32 * 1024**2   # one submitted notebook (this course's are ~0.1 MB; with plots a few MB)
+MAX_TOTAL_BYTES = 8 * 1024**3       # everything copied from one folder or zip
+MAX_TIMESTAMP_BYTES = 1024
+
+
 def _entries(source: Path) -> list[tuple[tuple[str, ...], datetime, object]]:
-    """(path parts, modification time, handle) for each file in a folder or zip."""
+    """(path parts, modification time, handle) for each regular file in a folder (symbolic links are not followed)
+    or zip."""
     if source.is_dir():
-        return [
-            (p.relative_to(source).parts, datetime.fromtimestamp(p.stat().st_mtime), p)
-            for p in sorted(source.rglob("*")) if p.is_file()
+        found = [
+            (p.relative_to(source).parts, datetime.fromtimestamp(p.lstat().st_mtime), p)
+            for p in sorted(source.rglob("*")) if p.is_file() and not p.is_symlink()
         ]
-    if zipfile.is_zipfile(source):
-        with zipfile.ZipFile(source) as archive:
-            return [
-                (PurePosixPath(info.filename).parts, datetime(*info.date_time), info)
-                for info in archive.infolist() if not info.is_dir()
-            ]
-    if source.exists():
+    elif zipfile.is_zipfile(source):
+        try:
+            with zipfile.ZipFile(source) as archive:
+                found = [
+                    (PurePosixPath(info.filename).parts, datetime(*info.date_time), info)
+                    for info in archive.infolist() if not info.is_dir()
+                ]
+        except (zipfile.BadZipFile, UnicodeDecodeError, ValueError, OSError) as err:
+            raise GraderError(f"{source} cannot be read as a zip file ({type(err).__name__}: {err}). If the LMS "
+                              "export is damaged or names a file in an unknown encoding, download it again, or unzip "
+                              "it and give the folder.") from None
+    elif source.exists():
         raise GraderError(f"{source} is neither a folder nor a zip file of submissions.")
-    raise GraderError(f"{source} does not exist: give a folder or a zip file of submissions.")
+    else:
+        raise GraderError(f"{source} does not exist: give a folder or a zip file of submissions.")
+    if len(found) > MAX_FILES:
+        raise GraderError(f"{source} holds {len(found):,} files, more than the {MAX_FILES:,} one class can hand in: "
+                          "is it the right folder or zip?")
+    return found
+
+
+def _copy_bounded(read: BinaryIO, dest: Path, limit: int) -> int | None:
+    """Copy at most ``limit`` bytes from ``read`` to ``dest``; None (and no ``dest``) if there were more."""
+    copied = 0
+    with dest.open("wb") as out:
+        while chunk := read.read(1024 * 1024):
+            copied += len(chunk)
+            if copied > limit:
+                break
+            out.write(chunk)
+    if copied > limit:
+        dest.unlink()
+        return None
+    return copied
+
+
+def _copy_all(source: Path, copies: list[tuple[object, Path]], problems: list[str]) -> set[int]:
+    """Copy each (handle, destination), every file and the whole bounded in size; a file over its limit is left out
+    and reported. Returns the ids of the handles left out."""
+    left_out: set[int] = set()
+    total = 0
+    with contextlib.ExitStack() as stack:
+        archive = None if source.is_dir() else stack.enter_context(zipfile.ZipFile(source))
+        for handle, dest in copies:
+            if isinstance(handle, Path) and handle.resolve() == dest.resolve():
+                continue  # already in place
+            limit = MAX_TIMESTAMP_BYTES if dest.name == "timestamp.txt" else MAX_NOTEBOOK_BYTES
+            origin = str(handle) if isinstance(handle, Path) else handle.filename
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                with (handle.open("rb") if isinstance(handle, Path) else archive.open(handle)) as read:
+                    copied = _copy_bounded(read, dest, limit)
+            except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as err:  # a damaged member: the others go on
+                dest.unlink(missing_ok=True)
+                problems.append(f"{origin}: cannot be read ({type(err).__name__}: {err}); not graded: ask the "
+                                "student for a new copy")
+                left_out.add(id(handle))
+                continue
+            if copied is None:
+                problems.append(f"{origin}: larger than {max(1, limit // 1024**2)} MB, not graded (a notebook this "
+                                "large is damaged or full of output: ask the student for a copy with outputs cleared)")
+                left_out.add(id(handle))
+                continue
+            total += copied
+            if total > MAX_TOTAL_BYTES:
+                raise GraderError(f"{source} holds more than {MAX_TOTAL_BYTES / 1024**3:g} GB of submissions (stopped "
+                                  f"at {origin}): is it the right folder or zip?")
+    return left_out
 
 
 def collect(source: Path, root: Path) -> Collected:
@@ -105,7 +173,7 @@ def collect(source: Path, root: Path) -> Collected:
         student, notebook, attempt = where
         if not STUDENT_ID.match(student):
             result.problems.append(f"{'/'.join(parts)}: {student!r} is not a usable student id "
-                                   "(letters, digits and . _ @ - only)")
+                                   "(letters, digits and . _ @ - only, starting with a letter, a digit or _)")
             continue
         found = Found(student, index[notebook].name, notebook, "/".join(parts), modified, attempt)
         key = (student, notebook)
@@ -128,15 +196,8 @@ def collect(source: Path, root: Path) -> Collected:
     copies += [(handle, submitted / student / assignment / "timestamp.txt")
                for (student, assignment), handle in timestamps.items()
                if any((f.student, f.assignment) == (student, assignment) for f, _ in chosen.values())]
-    for handle, dest in copies:
-        if not (isinstance(handle, Path) and handle.resolve() == dest.resolve()):  # else: already in place
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            if isinstance(handle, Path):
-                shutil.copyfile(handle, dest)
-            else:
-                with zipfile.ZipFile(source) as archive, archive.open(handle) as src, dest.open("wb") as out:
-                    shutil.copyfileobj(src, out)
-    result.submissions = {(f.student, f.assignment) for f, _ in chosen.values()}
+    left_out = _copy_all(source, copies, result.problems)
+    result.submissions = {(f.student, f.assignment) for f, handle in chosen.values() if id(handle) not in left_out}
     if not result.submissions:
         raise GraderError(f"no submissions found in {source}.\n" + "\n".join(result.problems[:20]))
     return result

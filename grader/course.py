@@ -27,8 +27,9 @@ SOLUTIONS = REPO / "solutions"
 COURSE = REPO / "course"
 CONFIG_FILE = REPO / "nbgrader_config.py"
 
-# Student ids become folder names: letters, digits and . _ @ - only, not starting with a dot.
-STUDENT_ID = re.compile(r"^[A-Za-z0-9_@-][A-Za-z0-9_.@-]{0,99}$")
+# Student ids become folder names, command-line arguments and spreadsheet cells: letters, digits and . _ @ - only,
+# starting with a letter, a digit or _ (not ".", "-" an option, or "@"/"-" that a spreadsheet reads as a formula).
+STUDENT_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,99}$")
 
 
 class GraderError(Exception):

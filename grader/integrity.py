@@ -22,6 +22,14 @@ COLUMNS = ("student", "assignment", "notebook", "test", "in_kernel", "out_of_pro
            "reason")
 
 
+def spreadsheet_safe(value: Any) -> Any:
+    """A CSV cell a spreadsheet shows as text: a string that would start a formula (= + - @, tab, CR) gets a leading
+    apostrophe. Reasons quote what the student's code raised, so they are the student's text."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
 class IntegrityLog:
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -72,7 +80,7 @@ class IntegrityLog:
         with self.csv_path.open("w", newline="", encoding="utf-8") as file:
             writer = csv.DictWriter(file, fieldnames=COLUMNS)
             writer.writeheader()
-            writer.writerows(self.rows())
+            writer.writerows({key: spreadsheet_safe(value) for key, value in row.items()} for row in self.rows())
 
     def summary(self) -> str:
         verdicts = self.verdicts()

@@ -75,10 +75,12 @@ def test_zip_names_cannot_escape_the_workspace(tmp_path: Path) -> None:
 
 
 def test_unusable_student_ids_are_reported(tmp_path: Path) -> None:
-    archive = _zip(tmp_path / "x.zip", {".hidden_01_lookup.ipynb": NB, "ok_01_lookup.ipynb": NB})
+    bad = (".hidden", "-rf", "=HYPERLINK(1)", "@cmd", "=1+2")
+    archive = _zip(tmp_path / "x.zip", {**{f"{b}_01_lookup.ipynb": NB for b in bad}, "ok_01_lookup.ipynb": NB})
     result = collect(archive, tmp_path / "ws")
     assert result.submissions == {("ok", "01_lookup")}
-    assert any("not a usable student id" in p for p in result.problems)
+    assert sum("not a usable student id" in p for p in result.problems) == len(bad), result.problems
+    assert sorted(p.name for p in (tmp_path / "ws" / "submitted").iterdir()) == ["ok"]
 
 
 def test_duplicate_submissions_keep_the_newest_and_say_so(tmp_path: Path) -> None:
@@ -173,3 +175,56 @@ def test_a_workspace_inside_the_course_or_the_grading_code_is_refused(inside: st
     with pytest.raises(GraderError, match="inside"):
         autograde(REPO / inside, progress=lambda line: None)
     assert not (REPO / "solutions" / "fall").exists() and not (REPO / "grader" / "ws").exists()
+
+
+def test_a_notebook_over_the_size_limit_is_left_out_with_a_note(tmp_path: Path) -> None:
+    """A zip bomb: a few kilobytes that inflate past the limit. Nothing beyond the limit is written."""
+    from grader import collect as collect_module
+
+    archive = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr("eve_01_lookup.ipynb", b"0" * (collect_module.MAX_NOTEBOOK_BYTES + 1))
+        z.writestr("ada_01_lookup.ipynb", NB)
+    assert archive.stat().st_size < 200_000
+    result = collect(archive, tmp_path / "ws")
+    assert result.submissions == {("ada", "01_lookup")}
+    assert any("eve_01_lookup.ipynb: larger than 32 MB" in p for p in result.problems), result.problems
+    assert not (tmp_path / "ws" / "submitted" / "eve" / "01_lookup" / "01_lookup.ipynb").exists()
+
+
+def test_a_zip_with_a_name_that_is_not_utf8_is_a_clear_error(tmp_path: Path) -> None:
+    import struct
+
+    archive = _zip(tmp_path / "names.zip", {"ada_01_lookup.ipynb": NB})
+    data = bytearray(archive.read_bytes().replace(b"ada_01_lookup.ipynb", b"\xff\xfe\xfd_01_lookup.ipynb"))
+    for signature, offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):  # the "names are UTF-8" flag
+        at = data.find(signature) + offset
+        data[at:at + 2] = struct.pack("<H", struct.unpack("<H", data[at:at + 2])[0] | 0x800)
+    archive.write_bytes(bytes(data))
+    with pytest.raises(GraderError, match="cannot be read as a zip file") as err:
+        collect(archive, tmp_path / "ws")
+    assert "unzip it and give the folder" in str(err.value)
+
+
+def test_a_damaged_member_costs_only_its_student(tmp_path: Path) -> None:
+    archive = _zip(tmp_path / "damaged.zip", {"eve_01_lookup.ipynb": NB * 50, "ada_01_lookup.ipynb": NB})
+    data = bytearray(archive.read_bytes())
+    at = data.find(NB[:20])  # eve's stored bytes: flip some so the CRC check fails
+    data[at + 5:at + 9] = b"XXXX"
+    archive.write_bytes(bytes(data))
+    result = collect(archive, tmp_path / "ws")
+    assert result.submissions == {("ada", "01_lookup")}
+    assert any("eve_01_lookup.ipynb: cannot be read" in p for p in result.problems), result.problems
+
+
+def test_symbolic_links_in_a_folder_of_submissions_are_not_followed(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    (folder / "ada" / "01_lookup").mkdir(parents=True)
+    (folder / "ada" / "01_lookup" / "01_lookup.ipynb").write_bytes(NB)
+    (folder / "eve" / "01_lookup").mkdir(parents=True)
+    secret = tmp_path / "secret.ipynb"
+    secret.write_bytes(b"instructor only")
+    (folder / "eve" / "01_lookup" / "01_lookup.ipynb").symlink_to(secret)
+    result = collect(folder, tmp_path / "ws")
+    assert result.submissions == {("ada", "01_lookup")}
+    assert not (tmp_path / "ws" / "submitted" / "eve").exists()
