@@ -141,7 +141,7 @@ def boot(settings: Settings) -> _Worker:
     from grader.zygote import warm_up
 
     root = Path(tempfile.mkdtemp(prefix="grader-worker-"))
-    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    _at_exit(shutil.rmtree, root, ignore_errors=True)
     runtime = root / "box" / "runtime"
     runtime.mkdir(parents=True)
     runtime.chmod(0o1777)  # the kernels (their own user id) create their sockets here
@@ -150,10 +150,10 @@ def boot(settings: Settings) -> _Worker:
     os.environ["JUPYTER_RUNTIME_DIR"] = str(runtime)  # connection files, where the sandboxed kernel can read them
     zygote = Zygote(root / "box" / "zygote.sock", settings.isolation, "kernel", writable=[root / "autograded"],
                     preload=settings.warm, wait=False)
-    atexit.register(zygote.stop)
+    _at_exit(zygote.stop)
     recheck = Zygote(root / "rbox" / "zygote.sock", settings.isolation, "recheck", writable=[root / "rbox" / "work"],
                      preload=settings.warm, wait=False)
-    atexit.register(recheck.stop)
+    _at_exit(recheck.stop)
     try:
         warm_up()
         zygote.ensure()
@@ -166,6 +166,16 @@ def boot(settings: Settings) -> _Worker:
     install_kernelspec(root / "jupyter", zygote)
     _worker = _Worker(key, root, zygote, recheck, settings, fingerprint.fingerprint())
     return _worker
+
+
+def _at_exit(function: Callable[..., object], *args: object, **kwargs: object) -> None:
+    """Run ``function`` when this process exits: as a plain interpreter (atexit) or as a multiprocessing or Dask
+    worker process, whose exit skips atexit (multiprocessing's own finalizers run instead). Finalizers run in
+    reverse order of registration, the scratch folder last, after the zygotes that use it have stopped."""
+    import multiprocessing.util
+
+    atexit.register(function, *args, **kwargs)
+    multiprocessing.util.Finalize(None, function, args=args, kwargs=kwargs, exitpriority=0)
 
 
 def single_threaded_torch() -> None:
@@ -445,13 +455,20 @@ class LocalExecutor:
         self.start()
         assert self._workers is not None
         broken: list[Task] = []
-        yield from self._results(self._workers, tasks, job, broken)
+        try:
+            futures = self._submit(self._workers, tasks, job)
+        except BrokenProcessPool:  # a worker died while the pool was idle (after the pre-flight): start afresh
+            self.close()
+            self.start()
+            assert self._workers is not None
+            futures = self._submit(self._workers, tasks, job)
+        yield from self._results(futures, broken)
         if broken:
             self.close()  # a worker died: the pool is broken, the next run() forks a new one
         for task in broken:  # alone, so that a process that dies again takes no one else with it
             again: list[Task] = []
             with self._new_pool(1) as alone:
-                yield from self._results(alone, [task], job, again)
+                yield from self._results(self._submit(alone, [task], job), again)
             for lost in again:
                 yield Result(lost.student, lost.assignment, False, 0.0,
                              "the grading process died while this submission was in it, twice (killed, or out of "
@@ -461,9 +478,11 @@ class LocalExecutor:
         return ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"),
                                    initializer=_boot_in_background, initargs=(self.settings,))
 
-    def _results(self, pool: ProcessPoolExecutor, tasks: Sequence[Task], job: Job, broken: list[Task]
-                 ) -> Iterator[Result]:
-        futures = {pool.submit(self.function, task, job, self.settings): task for task in tasks}
+    def _submit(self, pool: ProcessPoolExecutor, tasks: Sequence[Task], job: Job) -> dict[Any, Task]:
+        return {pool.submit(self.function, task, job, self.settings): task for task in tasks}
+
+    @staticmethod
+    def _results(futures: dict[Any, Task], broken: list[Task]) -> Iterator[Result]:
         for future in as_completed(futures):
             task = futures[future]
             try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -28,6 +29,7 @@ def test_an_import_that_fails_in_the_sandbox_stops_grading_before_any_student(tm
     with zipfile.ZipFile(export, "w") as archive:
         archive.writestr("ada_01_lookup.ipynb", nbformat.writes(fill(lookup, "01_lookup")))
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    scratch_before = set(Path(tempfile.gettempdir()).glob("grader-worker-*"))
     done = subprocess.run([sys.executable, "-m", "grader", "autograde", str(export), "--root", "ws", "--jobs", "1"],
                           cwd=repo, env=env, capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
@@ -36,6 +38,8 @@ def test_an_import_that_fails_in_the_sandbox_stops_grading_before_any_student(tm
     assert "KERNEL_VISIBLE" in done.stderr, "the message says where to look"
     assert "out of process" in done.stderr, "a test scoring higher outside the kernel is named"
     assert "Traceback" not in done.stderr
+    left = set(Path(tempfile.gettempdir()).glob("grader-worker-*")) - scratch_before
+    assert not left, f"the workers' scratch folders (a student's notebook each) were left behind: {sorted(left)}"
     workspace = repo / "ws"
     assert not (workspace / "autograded").exists() and not (workspace / "feedback").exists()
     from nbgrader.api import Gradebook
