@@ -124,6 +124,12 @@ def prepare(root: Path, db_url: str, students: Iterable[str], fingerprint: str) 
 # ------------------------------------------------------------------------------------------------ incremental
 
 
+def recorded_gradebook(root: Path) -> str | None:
+    """The gradebook URL the last run in workspace ``root`` recorded its assignments in (None: never graded)."""
+    prepared = _load_state(root).get(PREPARED, "")
+    return prepared.partition(" ")[2] or None
+
+
 def _gradebook_lost(db_url: str) -> bool:
     """An SQLite gradebook whose file is gone (deleted to start over): nothing recorded in the state is in it."""
     database = sqlite_file(db_url)
@@ -262,6 +268,10 @@ def autograde(
             "network in reach")
     pairs = submissions(root, students)
     if not pairs:
+        everyone = sorted({student for student, _ in submissions(root)})
+        if students and everyone:
+            raise GraderError(f"no submission of {', '.join(sorted(set(students)))} in {root / 'submitted'}; the "
+                              f"students there: {', '.join(everyone[:30])}{' …' if len(everyone) > 30 else ''}")
         raise GraderError(f"nothing to grade in {root / 'submitted'}: expected <student>/<assignment>/*.ipynb")
     db_url = gradebook_url(root, db_url)
     code = manifest()

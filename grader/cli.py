@@ -19,7 +19,7 @@ from pathlib import Path
 from grader.course import (
     COURSE,
     GraderError,
-    absolute_db_url,
+    check_db_url,
     check_workspace,
     configure_logging,
     ensure_tools_on_path,
@@ -54,9 +54,15 @@ def grade_and_report(
     root = resolve_path(root)
     source = resolve_path(source) if source is not None else None
     check_workspace(root, db_url)
-    root.mkdir(parents=True, exist_ok=True)
+    check_gradebook_reachable(db_url)
     if source is not None:
-        collected = collect(source, root)
+        created = not root.exists()
+        try:
+            collected = collect(source, root)
+        except GraderError:
+            if created and root.is_dir() and not any(root.iterdir()):
+                root.rmdir()  # refused: leave nothing behind
+            raise
         _say(f"collected {len(collected.submissions)} submission(s) from {source} into {root / 'submitted'}")
         for problem in collected.problems:
             _say(f"  note: {problem}")
@@ -100,6 +106,30 @@ def grade_and_report(
     return 1 if failed else 0
 
 
+def check_gradebook_reachable(db_url: str | None) -> None:
+    """Connect to a ``--db`` server once before anything is written (SQLite files are created as needed)."""
+    if not db_url or db_url.startswith("sqlite"):
+        return
+    from sqlalchemy import create_engine
+
+    engine = create_engine(db_url)
+    try:
+        with engine.connect():
+            pass
+    except Exception as err:  # whatever the driver raises, the instructor gets the same one line
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise GraderError(f"cannot open the gradebook {_without_password(db_url)}: {first}") from None
+    finally:
+        engine.dispose()
+
+
+def _db_argument(url: str) -> str:
+    try:
+        return check_db_url(url)
+    except GraderError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def _without_password(url: str) -> str:
     """A database URL fit to print: its password replaced by ***."""
     from sqlalchemy.engine import make_url
@@ -140,6 +170,7 @@ def _feedback(args: argparse.Namespace) -> int:
     from grader.course import check_result, graded_assignments, make_api
 
     require_gradebook(args.root, args.db)
+    check_gradebook_reachable(args.db)
     api = make_api(args.root, args.db)
     done = []
     for assignment in graded_assignments():
@@ -156,6 +187,7 @@ def _export(args: argparse.Namespace) -> int:
     from grader.export import format_table, read_table, write_csvs
 
     require_gradebook(args.root, args.db)
+    check_gradebook_reachable(args.db)
     table = read_table(args.root, args.db)
     long_csv, wide_csv = write_csvs(table, args.root, args.db)
     print(format_table(table))
@@ -177,12 +209,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("release", help="regenerate course/ from solutions/")
     p.add_argument("--check", action="store_true", help="only report whether course/ is up to date (exit 1 if not)")
-    p.set_defaults(run=_release)
+    p.set_defaults(command_parser=p, run=_release)
 
     def workspace(p: argparse.ArgumentParser, default: str) -> None:
         p.add_argument("--root", type=resolve_path, default=default,
                        help=f"the class workspace: submitted/, autograded/, feedback/, gradebook (default: {default})")
-        p.add_argument("--db", metavar="URL", type=absolute_db_url,
+        p.add_argument("--db", metavar="URL", type=_db_argument,
                        help="gradebook as an SQLAlchemy URL (default: sqlite in --root)")
 
     p = sub.add_parser("autograde", help="grade a folder or zip of submissions")
@@ -206,25 +238,28 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"CPU-time limit of each student process (default: {defaults.cpu})")
     p.add_argument("--no-sandbox", action="store_true",
                    help="run student code without the bubblewrap sandbox (only where it cannot work; see README)")
-    p.set_defaults(run=_autograde)
+    p.set_defaults(command_parser=p, run=_autograde)
 
     p = sub.add_parser("feedback", help="regenerate feedback pages from the gradebook (after manual grading)")
     workspace(p, ".")
-    p.set_defaults(run=_feedback)
+    p.set_defaults(command_parser=p, run=_feedback)
 
     p = sub.add_parser("export", help="print the grade table and write the CSVs from the gradebook")
     workspace(p, ".")
-    p.set_defaults(run=_export)
+    p.set_defaults(command_parser=p, run=_export)
 
     p = sub.add_parser("demo", help="build a sample class and autograde it")
     p.add_argument("--root", type=resolve_path, default="demo-class", help="where to build it (default: demo-class)")
     p.add_argument("--jobs", "-j", type=int, help="worker processes (default: one per core)")
-    p.set_defaults(run=_demo)
+    p.set_defaults(command_parser=p, run=_demo)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # argparse would name the top-level usage; the command's own usage says what it takes
+        args.command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     configure_logging(args.verbose)
     ensure_tools_on_path()
     try:
@@ -235,3 +270,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as err:
+        if type(err).__module__.split(".")[0] not in ("sqlalchemy", "psycopg2", "sqlite3"):
+            raise
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        print(f"error: the gradebook could not be used: {first}", file=sys.stderr)
+        return 2

@@ -119,14 +119,15 @@ def check_workspace(root: Path, db_url: str | None = None) -> None:
     root = resolve_path(root)
     if root.exists() and not root.is_dir():
         raise GraderError(f"--root {root} is a file, not a folder: give the class's workspace folder.")
-    kept = [REPO / "grader", SOLUTIONS, COURSE]
+    kept = [REPO / "grader", SOLUTIONS, COURSE, REPO / "tests"]
     database = sqlite_file(gradebook_url(root, db_url))
     for path, what in ((root, "the workspace"), (database, "the gradebook")):
         inside = next((folder for folder in kept if path is not None and (path == folder or folder in path.parents)),
                       None)
         if inside is not None:
-            raise GraderError(f"{what} {path} is inside {inside}, which holds the course and the grading code: "
-                              f"choose a folder outside it (for example --root {shlex.quote(str(REPO / 'ws'))}).")
+            raise GraderError(f"{what} {path} is inside {inside}, a folder of the repository whose files the grades "
+                              "depend on: choose a folder outside it (for example --root "
+                              f"{shlex.quote(str(Path.home() / 'classes' / 'fall'))}).")
 
 
 def require_gradebook(root: Path, db_url: str | None = None) -> None:
@@ -138,8 +139,31 @@ def require_gradebook(root: Path, db_url: str | None = None) -> None:
                           f"{shlex.quote(str(root))}")
     database = sqlite_file(gradebook_url(root, db_url))
     if database is not None and not database.is_file():
+        recorded = recorded_gradebook(root)
+        if recorded and not db_url and recorded != gradebook_url(root):
+            raise GraderError(f"{root} was graded into another gradebook: add --db {shlex.quote(recorded)}")
         raise GraderError(f"no gradebook at {database}: nothing has been graded in {root} yet. Grade first: "
                           f"python -m grader autograde SUBMISSIONS --root {shlex.quote(str(root))}")
+
+
+def recorded_gradebook(root: Path) -> str | None:
+    """The gradebook URL the last ``grader autograde`` of workspace ``root`` wrote into (None if it never ran)."""
+    from grader.autograde import recorded_gradebook as recorded
+
+    return recorded(root)
+
+
+def check_db_url(url: str) -> str:
+    """``--db`` as given: an SQLAlchemy URL (relative SQLite paths made absolute), or a GraderError saying what one
+    looks like."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        make_url(url)
+    except Exception:  # any reason it is not a URL gets the same advice
+        raise GraderError(f"--db {url!r} is not a database URL: give one such as sqlite:///fall.db (a file) or "
+                          "postgresql+psycopg2://user@host/dbname") from None
+    return absolute_db_url(url)
 
 
 def load_config(root: Path, db_url: str | None = None) -> Config:
@@ -197,11 +221,26 @@ def ensure_tools_on_path() -> None:
         os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
 
 
+_EXCEPTION_LINE = re.compile(r"^\s*([\w.]+(?:Error|Exception|Exit)): ")
+
+
+def last_error(result: dict) -> str:
+    """The most informative line of nbgrader's log: the last exception raised, not its generic wrapper
+    (GRADER_DEBUG=1 prints the whole log)."""
+    text = (result.get("error") or result.get("log") or "unknown error").strip()
+    if os.environ.get("GRADER_DEBUG"):
+        print(result.get("log"), result.get("error"), sep="\n", file=sys.stderr)
+    lines = text.splitlines()
+    raised = [line.strip() for line in lines if _EXCEPTION_LINE.match(line) and "NbGraderException" not in line]
+    errors = [line.strip() for line in lines if "[ERROR]" in line]
+    return (raised or errors or lines or ["unknown error"])[-1][:300]
+
+
 def check_result(result: dict, what: str) -> None:
-    """nbgrader's API returns ``{success, log, error}`` instead of raising; turn a failure into a GraderError."""
+    """nbgrader's API returns ``{success, log, error}`` instead of raising; turn a failure into a GraderError that
+    names the exception (not nbgrader's traceback)."""
     if not result.get("success"):
-        detail = (result.get("error") or result.get("log") or "").strip()
-        raise GraderError(f"{what} failed:\n{detail}")
+        raise GraderError(f"{what} failed: {last_error(result)} (GRADER_DEBUG=1 shows nbgrader's log)")
 
 
 class NbgraderNoise:
@@ -230,6 +269,8 @@ class NbgraderNoise:
         message = record.getMessage()
         if "Unwritable directory" in message and "exchange" in message:
             return False
+        if message.startswith("Removing existing assignment"):  # generate_feedback(force=True), every time
+            return False
         if message.startswith("Alternative text is missing"):  # nbconvert, for every plot in a feedback page
             return False
         match = self._checksum.search(message)
@@ -238,7 +279,6 @@ class NbgraderNoise:
 
 def configure_logging(verbose: bool = False) -> None:
     """Show warnings and errors on stderr (everything with ``verbose``), without nbgrader's routine noise."""
-    import warnings
 
     handler = logging.StreamHandler(sys.stderr)
     # nbgrader's applications log every file they write at INFO.
@@ -246,5 +286,12 @@ def configure_logging(verbose: bool = False) -> None:
     handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
     handler.addFilter(NbgraderNoise())
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
-    # nbgrader 0.9.6's gradebook code predates SQLAlchemy 2.x's session rules; harmless here, and not ours.
-    warnings.filterwarnings("ignore", message=".*not in session.*", module="nbgrader")
+    quiet_nbgrader_warnings()
+
+
+def quiet_nbgrader_warnings() -> None:
+    """nbgrader 0.9.6's gradebook code predates SQLAlchemy 2.x's session rules: it warns "not in session" for rows it
+    then writes correctly. Not news to an instructor; every process that writes a gradebook calls this."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*not in session.*")

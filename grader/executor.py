@@ -18,7 +18,6 @@ import contextlib
 import hashlib
 import multiprocessing
 import os
-import re
 import shutil
 import tempfile
 import time
@@ -30,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from grader import fingerprint
-from grader.course import COURSE
+from grader.course import COURSE, last_error
 from grader.repair import repair_bytes
 from grader.sandbox import Isolation
 
@@ -84,7 +83,6 @@ class Result:
 # ------------------------------------------------------------------------------------------------- worker side
 
 _TRANSIENT = "Kernel didn't respond"  # jupyter_client: the kernel process never answered at start-up
-_EXCEPTION_LINE = re.compile(r"^\s*([\w.]+(?:Error|Exception|Exit)): ")
 
 
 @dataclass
@@ -197,12 +195,13 @@ def _boot_in_background(settings: Settings) -> None:
 def _scratch(template_db: bytes, settings: Settings) -> _Worker:
     """The booted worker with a scratch course whose gradebook is a copy of ``template_db``."""
     from grader import nbgrader_speedups
-    from grader.course import make_api
+    from grader.course import make_api, quiet_nbgrader_warnings
     from grader.warm import KERNEL_NAME
 
     worker = boot(settings)
     template = hashlib.sha256(template_db).hexdigest()
     if worker.template != template:
+        quiet_nbgrader_warnings()  # a Dask worker process has not been through the CLI's logging set-up
         nbgrader_speedups.install()
         database = worker.root / f"gradebook-{template[:16]}.db"
         database.write_bytes(template_db)
@@ -283,17 +282,6 @@ def unreadable_notebooks(notebooks: dict[str, bytes]) -> list[str]:
             problems.append(f"{name}.ipynb is not a readable notebook ({reason}); the file may be damaged or "
                             "not a notebook: ask the student for a new copy")
     return problems
-
-
-def last_error(result: dict) -> str:
-    """The most informative line of nbgrader's log: the last exception raised, not its generic wrapper."""
-    text = (result.get("error") or result.get("log") or "unknown error").strip()
-    if os.environ.get("GRADER_DEBUG"):
-        print(result.get("log"), result.get("error"), sep="\n")
-    lines = text.splitlines()
-    raised = [line.strip() for line in lines if _EXCEPTION_LINE.match(line) and "NbGraderException" not in line]
-    errors = [line.strip() for line in lines if "[ERROR]" in line]
-    return (raised or errors or lines)[-1][:300]
 
 
 def execute_task(task: Task, job: Job, settings: Settings | None = None) -> Result:

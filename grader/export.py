@@ -111,7 +111,7 @@ def format_table(table: Table, notes: dict[str, str] | None = None) -> str:
     if any(c.score is None and not c.failed for row in table.rows.values() for c in row.values()):
         legend.append("— not submitted")
     if any(c.failed for row in table.rows.values() for c in row.values()):
-        legend.append("error: could not be graded, see the messages above")
+        legend.append("error: could not be graded, the reason is printed below")
     return "\n".join(out + legend)
 
 

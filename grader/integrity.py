@@ -85,10 +85,11 @@ class IntegrityLog:
     def summary(self) -> str:
         verdicts = self.verdicts()
         rechecked = sum(v.out_of_process is not None for *_, v in verdicts)
+        notebooks = len({(student, notebook) for student, _, notebook, _ in verdicts})
         flagged = self.flagged()
         students = sorted({row["student"] for row in flagged})
-        line = (f"integrity: {rechecked} hidden test(s) re-checked outside the students' kernels, "
-                f"{len(flagged)} flagged")
+        line = (f"integrity (whole workspace): {rechecked} test(s) of {notebooks} notebook(s) re-checked outside the "
+                f"students' kernels, {len(flagged)} flagged")
         line += f" ({', '.join(students)})" if flagged else ""
         environment = self.environment()
         if environment:

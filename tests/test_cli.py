@@ -205,3 +205,29 @@ def test_a_tilde_the_shell_did_not_expand_is_the_home_folder(tmp_path: Path) -> 
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 2 and f"no gradebook at {env_home / 'class' / 'gradebook.db'}" in result.stderr, (
         result.stderr[-2000:])
+
+
+def test_instructor_mistakes_get_one_line_and_leave_nothing_behind(tmp_path: Path) -> None:
+    """A typo'd flag, --db that is not a URL, a database server that is not there, a zip that does not exist, a
+    student who is not in the workspace, a workspace graded into another gradebook."""
+    typo = grader("autograde", "x.zip", "--roots", "ws", cwd=tmp_path)
+    assert typo.returncode == 2 and "python -m grader autograde: error: unrecognized arguments: --roots" in typo.stderr
+    not_url = grader("export", "--root", str(tmp_path), "--db", "fall.db")
+    assert not_url.returncode == 2 and "is not a database URL" in not_url.stderr
+    (tmp_path / "ws").mkdir()
+    down = grader("export", "--root", str(tmp_path / "ws"), "--db", "postgresql+psycopg2://grader:s3cret@127.0.0.1:1/x")
+    assert down.returncode == 2 and "cannot open the gradebook" in down.stderr and "s3cret" not in down.stderr
+    missing = grader("autograde", str(tmp_path / "nope.zip"), "--root", str(tmp_path / "new"))
+    assert missing.returncode == 2 and not (tmp_path / "new").exists(), "a refused run left its workspace folder"
+    from grader.submissions import fill, write_notebook
+
+    lookup = graded_assignments()[0]
+    write_notebook(fill(lookup, lookup.notebooks[0], solve=False),
+                   tmp_path / "ws" / "submitted" / "ada" / lookup.name / f"{lookup.notebooks[0]}.ipynb")
+    nobody = grader("autograde", "--root", str(tmp_path / "ws"), "--student", "nobody")
+    assert nobody.returncode == 2 and "no submission of nobody" in nobody.stderr and "ada" in nobody.stderr
+    (tmp_path / "ws" / ".grader-state.json").write_text(f'{{"_prepared": "abc sqlite:///{tmp_path}/fall.db"}}')
+    other = grader("export", "--root", str(tmp_path / "ws"))
+    assert other.returncode == 2 and f"add --db sqlite:///{tmp_path}/fall.db" in other.stderr, other.stderr
+    for result in (typo, not_url, down, missing, nobody, other):
+        assert "Traceback" not in result.stderr, result.stderr
