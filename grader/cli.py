@@ -89,21 +89,24 @@ def grade_and_report(
     from grader.integrity import IntegrityLog
 
     report = IntegrityLog(root)
-    if report.flagged():
-        print(f"integrity: {len(report.flagged())} hidden test(s) scored lower outside the student's kernel; the "
-              f"lower score counts: {report.csv_path}")
-        for row in report.flagged():
-            print(f"  {row['student']} {row['notebook']} {row['test']}: {row['in_kernel']:g} in the kernel, "
-                  f"{row['out_of_process']:g} out of process — {row['reason'][:160]}")
-    if report.environment():
-        print(f"grading environment: {len(report.environment())} test(s) scored HIGHER out of process than in the "
-              "kernel. Nothing a student gains: either the kernel side of grading failed (a module or tool "
-              "missing in the sandbox) or the re-check could not see what the kernel saw (README: a module that "
-              f"shares storage with its input). The in-kernel score stands; look at: {report.csv_path}")
-        for row in report.environment():
-            print(f"  {row['student']} {row['notebook']} {row['test']}: {row['in_kernel']:g} in the kernel, "
-                  f"{row['out_of_process']:g} out of process")
+    _print_rows(f"integrity: {len(report.flagged())} hidden test(s) scored lower outside the student's kernel; the "
+                f"lower score counts: {report.csv_path}", report.flagged())
+    _print_rows(f"grading environment: {len(report.environment())} test(s) scored HIGHER out of process than in the "
+                "kernel. Nothing a student gains: either the kernel side of grading failed (a module or tool missing "
+                "in the sandbox) or the re-check could not see what the kernel saw (README: a module that shares "
+                f"storage with its input). The in-kernel score stands; look at: {report.csv_path}",
+                report.environment())
     return 1 if failed else 0
+
+
+def _print_rows(title: str, rows: list[dict]) -> None:
+    """A heading and one line per integrity row (nothing when there are none)."""
+    if rows:
+        print(title)
+    for row in rows:
+        reason = f" — {row['reason'][:160]}" if row["status"].startswith("flagged") else ""
+        print(f"  {row['student']} {row['notebook']} {row['test']}: {row['in_kernel']:g} in the kernel, "
+              f"{row['out_of_process']:g} out of process{reason}")
 
 
 def check_gradebook_reachable(db_url: str | None) -> None:
@@ -117,10 +120,19 @@ def check_gradebook_reachable(db_url: str | None) -> None:
         with engine.connect():
             pass
     except Exception as err:  # whatever the driver raises, the instructor gets the same one line
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise GraderError(f"cannot open the gradebook {_without_password(db_url)}: {first}") from None
+        raise GraderError(f"cannot open the gradebook {_without_password(db_url)}: {_first_line(err)}") from None
     finally:
         engine.dispose()
+
+
+def _first_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]
+
+
+def _graded_workspace(args: argparse.Namespace) -> None:
+    """``--root``/``--db`` of a workspace that has been graded, its gradebook reachable; else a GraderError."""
+    require_gradebook(args.root, args.db)
+    check_gradebook_reachable(args.db)
 
 
 def _db_argument(url: str) -> str:
@@ -169,8 +181,7 @@ def _autograde(args: argparse.Namespace) -> int:
 def _feedback(args: argparse.Namespace) -> int:
     from grader.course import check_result, graded_assignments, make_api
 
-    require_gradebook(args.root, args.db)
-    check_gradebook_reachable(args.db)
+    _graded_workspace(args)
     api = make_api(args.root, args.db)
     done = []
     for assignment in graded_assignments():
@@ -186,8 +197,7 @@ def _feedback(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from grader.export import format_table, read_table, write_csvs
 
-    require_gradebook(args.root, args.db)
-    check_gradebook_reachable(args.db)
+    _graded_workspace(args)
     table = read_table(args.root, args.db)
     long_csv, wide_csv = write_csvs(table, args.root, args.db)
     print(format_table(table))
@@ -273,6 +283,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as err:
         if type(err).__module__.split(".")[0] not in ("sqlalchemy", "psycopg2", "sqlite3"):
             raise
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        print(f"error: the gradebook could not be used: {first}", file=sys.stderr)
+        print(f"error: the gradebook could not be used: {_first_line(err)}", file=sys.stderr)
         return 2
