@@ -115,7 +115,8 @@ def gradebook_url(root: Path, db_url: str | None = None) -> str:
 
 def check_workspace(root: Path, db_url: str | None = None) -> None:
     """Refuse a workspace (or an SQLite gradebook) that is a file, or that lies inside the folders a grade depends on
-    (``grader/``, ``solutions/``, ``course/``): grading would change the very files it is fingerprinted by."""
+    (``grader/``, ``solutions/``, ``course/``; grading would change the very files it is fingerprinted by) or inside
+    ``tests/``."""
     root = resolve_path(root)
     if root.exists() and not root.is_dir():
         raise GraderError(f"--root {root} is a file, not a folder: give the class's workspace folder.")
@@ -294,4 +295,4 @@ def quiet_nbgrader_warnings() -> None:
     then writes correctly. Not news to an instructor; every process that writes a gradebook calls this."""
     import warnings
 
-    warnings.filterwarnings("ignore", message=".*not in session.*")
+    warnings.filterwarnings("ignore", message=".*not in session.*", module="nbgrader")
