@@ -130,6 +130,11 @@ def recorded_gradebook(root: Path) -> str | None:
     return prepared.partition(" ")[2] or None
 
 
+def _slot(student: str, assignment: str) -> str:
+    """A submission's key in the state file."""
+    return f"{student}/{assignment}"
+
+
 def _gradebook_lost(db_url: str) -> bool:
     """An SQLite gradebook whose file is gone (deleted to start over): nothing recorded in the state is in it."""
     database = sqlite_file(db_url)
@@ -330,7 +335,7 @@ class Plan:
     fingerprint: str
     todo: list[Task]
     kept: list[Outcome]
-    keys: dict[tuple[str, str], str]
+    keys: dict[str, str]   # "student/assignment" (the state file's key) -> the submission's key
 
     @classmethod
     def make(cls, root: Path, pairs: list[tuple[str, str]], fingerprint: str, force: bool, db_url: str,
@@ -339,12 +344,12 @@ class Plan:
         and the sandbox with its limits are all the same as last time, and that gradebook still exists."""
         tasks = [_read_task(root, student, assignment) for student, assignment in pairs]
         setting = f"{fingerprint}\n{db_url}\n{isolation!r}"
-        keys = {(t.student, t.assignment): _submission_key(t, setting) for t in tasks}
+        keys = {_slot(t.student, t.assignment): _submission_key(t, setting) for t in tasks}
         graded_before = {} if _gradebook_lost(db_url) else _load_state(root)
         todo, kept = [], []
         for task in tasks:
-            slot = (task.student, task.assignment)
-            unchanged = graded_before.get(f"{task.student}/{task.assignment}") == keys[slot]
+            slot = _slot(task.student, task.assignment)
+            unchanged = graded_before.get(slot) == keys[slot]
             if unchanged and not force and (root / "autograded" / task.student / task.assignment).is_dir():
                 kept.append(Outcome(task.student, task.assignment, True, 0.0, skipped=True))
             else:
@@ -363,11 +368,11 @@ def store_results(root: Path, db_url: str, plan: Plan, results: Iterable[Result]
     state = _load_state(root)  # as prepare() left it
     integrity = IntegrityLog(root)
     tracker = Progress(len(plan.todo), say)
-    by_slot = {(t.student, t.assignment): t for t in plan.todo}
+    by_slot = {_slot(t.student, t.assignment): t for t in plan.todo}
     outcomes = []
     for result in results:
-        task = by_slot[(result.student, result.assignment)]
-        slot = f"{task.student}/{task.assignment}"
+        slot = _slot(result.student, result.assignment)
+        task = by_slot[slot]
         problem = result.problem
         if result.ok and result.fingerprint != plan.fingerprint:
             problem = "refused: graded by a worker whose grading code differs from the coordinator's; not recorded"
@@ -376,7 +381,7 @@ def store_results(root: Path, db_url: str, plan: Plan, results: Iterable[Result]
                 _write_files(root, result)
                 _save_grades(db_url, task, result, config)
                 integrity.record(task.student, task.assignment, result.integrity)
-                state[slot] = plan.keys[(task.student, task.assignment)]
+                state[slot] = plan.keys[slot]
             except Exception as err:  # a result that cannot be stored is reported like a failed grading
                 problem = f"could not store the result: {err!r}"
         if not result.ok or problem:
