@@ -156,7 +156,7 @@ def test_a_submission_is_kept_only_for_the_same_gradebook_sandbox_and_code(tmp_p
     pairs = [("ada", "01_lookup")]
     first = Plan.make(root, pairs, "code-1", False, url, Isolation())
     assert [t.student for t in first.todo] == ["ada"]
-    _save_state(root, {"ada/01_lookup": first.keys[("ada", "01_lookup")]})
+    _save_state(root, {"ada/01_lookup": first.keys["ada/01_lookup"]})
     assert Plan.make(root, pairs, "code-1", False, url, Isolation()).kept, "an unchanged submission was not kept"
     for changed in (Plan.make(root, pairs, "code-2", False, url, Isolation()),
                     Plan.make(root, pairs, "code-1", False, f"sqlite:///{tmp_path / 'other.db'}", Isolation()),
