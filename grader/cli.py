@@ -91,6 +91,9 @@ def grade_and_report(
     report = IntegrityLog(root)
     _print_rows(f"integrity: {len(report.flagged())} hidden test(s) scored lower outside the student's kernel; the "
                 f"lower score counts: {report.csv_path}", report.flagged())
+    _print_rows(f"could not be verified: {len(report.unverified())} test(s) whose re-check outside the student's "
+                "kernel did not finish (a deadline, a lost process, an error); the lower score counts until you review "
+                f"them: {report.csv_path}", report.unverified())
     _print_rows(f"grading environment: {len(report.environment())} test(s) scored HIGHER out of process than in the "
                 "kernel. Nothing a student gains: either the kernel side of grading failed (a module or tool missing "
                 "in the sandbox) or the re-check could not see what the kernel saw (README: a module that shares "
@@ -101,10 +104,12 @@ def grade_and_report(
 
 def _print_rows(title: str, rows: list[dict]) -> None:
     """A heading and one line per integrity row (nothing when there are none)."""
+    from grader.integrity import ENVIRONMENT
+
     if rows:
         print(title)
     for row in rows:
-        reason = f" — {row['reason'][:160]}" if row["status"].startswith("flagged") else ""
+        reason = f" — {row['reason'][:160]}" if not row["status"].startswith(ENVIRONMENT) else ""
         print(f"  {row['student']} {row['notebook']} {row['test']}: {row['in_kernel']:g} in the kernel, "
               f"{row['out_of_process']:g} out of process{reason}")
 

@@ -182,7 +182,8 @@ def load_config(root: Path, db_url: str | None = None) -> Config:
 
 
 def make_api(root: Path, db_url: str | None = None, kernel_ipc_dir: Path | None = None,
-             kernel_name: str | None = None, cell_timeout: int | None = None) -> NbGraderAPI:
+             kernel_name: str | None = None, cell_timeout: int | None = None,
+             hidden_tests_outside: bool = False) -> NbGraderAPI:
     """nbgrader's Python API for the workspace ``root``.
 
     kernel_ipc_dir: talk to kernels over Unix sockets in this folder instead of loopback TCP. Kernels started at the
@@ -190,6 +191,8 @@ def make_api(root: Path, db_url: str | None = None, kernel_ipc_dir: Path | None 
     its own per worker cannot collide, and nothing else on the machine can connect to it.
     kernel_name: the kernelspec that executes notebooks (default: the configuration's, python3).
     cell_timeout: seconds a cell may run (default: the configuration's ``Execute.timeout``).
+    hidden_tests_outside: never send hidden test cells to the kernel (a grading worker computes their results on
+    its own side: :mod:`grader.recheck`).
     """
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
@@ -204,6 +207,8 @@ def make_api(root: Path, db_url: str | None = None, kernel_ipc_dir: Path | None 
         config.ExecutePreprocessor.kernel_name = kernel_name
     if cell_timeout:
         config.Execute.timeout = cell_timeout
+    if hidden_tests_outside:
+        config.ResilientExecute.hidden_tests_in_kernel = False
     preprocessors = config.Autograde.get("autograde_preprocessors")
     if preprocessors:  # nbgrader's SaveAutoGrades as one transaction per notebook (same rows, same values)
         from nbgrader.preprocessors import SaveAutoGrades

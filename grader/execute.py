@@ -24,7 +24,9 @@ from jupyter_core.utils import run_sync
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.notebooknode import NotebookNode, from_dict
 from nbgrader.preprocessors import Execute, LimitOutput
-from traitlets import Integer
+from traitlets import Bool, Integer
+
+from grader.cells import is_hidden_test, is_test_cell
 
 KILLED_BY = {
     "SIGKILL": "was killed (SIGKILL): usually the memory limit, or too many processes",
@@ -40,15 +42,22 @@ KILLED_BY = {
 INCIDENT_ERRORS = ("KernelDied", "CellTimeoutError", "NotRun")
 
 
-def _is_test_cell(cell: NotebookNode) -> bool:
-    meta = cell.get("metadata", {}).get("nbgrader", {})
-    return bool(meta.get("grade")) and not meta.get("solution")
+# What a hidden test cell holds after the kernel has run, until the grader's side fills in its report and score: an
+# error, so that a hidden test whose result never arrives scores 0 (fails closed).
+GRADED_OUTSIDE = "GradedOutsideTheKernel"
 
 
 class ResilientExecute(Execute):
-    """``Execute`` that restarts a dead or stuck kernel, replays the definitions and goes on."""
+    """``Execute`` that restarts a dead or stuck kernel, replays the definitions and goes on.
+
+    With ``hidden_tests_in_kernel`` off (how grading workers run it), hidden test cells are not sent to the kernel
+    at all: the student's process never sees their code or the reference they import, and the grader computes
+    their result on its own side (:mod:`grader.recheck`). Plain ``nbgrader autograde`` keeps nbgrader's behaviour.
+    """
 
     max_restarts = Integer(5, help="kernel restarts per notebook before giving up on the rest of it").tag(config=True)
+    hidden_tests_in_kernel = Bool(True, help="run hidden test cells in the student's kernel (nbgrader's way); off, "
+                                             "they are left to the grader's side").tag(config=True)
 
     def preprocess(self, nb: NotebookNode, resources: Any = None, km: Any = None) -> Any:
         self._restarts = 0
@@ -65,6 +74,10 @@ class ResilientExecute(Execute):
                 cell.outputs = [self._error("NotRun", "not run: the kernel died or hung too often in this notebook")]
             return cell, resources
         self._timed_out = False
+        if not self.hidden_tests_in_kernel and is_hidden_test(cell):
+            cell.outputs = [self._error(GRADED_OUTSIDE, "this hidden test is run by the grader, outside your "
+                                                        "notebook's kernel; its report replaces this line")]
+            return cell, resources
         try:
             cell, resources = super().preprocess_cell(cell, resources, index)
         except DeadKernelError:
@@ -87,9 +100,9 @@ class ResilientExecute(Execute):
         provisioner = getattr(self.km, "provisioner", None)
         socket_path = getattr(provisioner, "socket", "")
         if socket_path:
-            from grader.warm import child_status, last_kernel
+            from grader.warm import child_status
 
-            status = child_status(socket_path, last_kernel.get(socket_path, -1))
+            status = child_status(socket_path, getattr(provisioner, "inner_pid", -1))
             limits = json.loads(getattr(provisioner, "limits", "{}") or "{}")
             if "signal" in status:
                 reason = KILLED_BY.get(status["signal"], f"was ended by {status['signal']}")
@@ -108,7 +121,7 @@ class ResilientExecute(Execute):
         self.log.warning("restarting the kernel after cell %d", index)
         self._new_kernel()
         for i, earlier in enumerate(self.nb.cells[:index]):
-            if earlier.cell_type != "code" or _is_test_cell(earlier):
+            if earlier.cell_type != "code" or is_test_cell(earlier):
                 continue
             self._timed_out = False
             try:

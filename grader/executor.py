@@ -90,9 +90,12 @@ class _Worker:
     """A worker's private scratch course, created on its first task and reused for the next ones.
 
     Layout of ``root``: ``gradebook-<template>.db`` (a copy of the template), ``submitted/``, ``autograded/`` and
-    ``feedback/`` (one submission at a time), ``box/`` (the kernel zygote's socket; ``box/runtime`` holds the
-    kernels' connection files and sockets) and ``rbox/`` (the re-check zygote's socket and ``work/``). Only
-    ``autograded/``, ``box/`` and ``rbox/`` exist inside the sandboxes.
+    ``feedback/`` (one submission at a time), ``control/`` (the zygotes' sockets and ``runtime/``, the kernels'
+    connection files), ``kernels/`` (a fresh folder per submission for its kernels' sockets and working folder) and
+    ``rwork/`` (a fresh folder per notebook for its re-check process). Only ``kernels/`` (kernel sandbox) and
+    ``rwork/`` (re-check sandbox) exist inside the sandboxes, writable; nothing the trusted side reads, writes or
+    follows is ever in them, and what the students left there is removed without following a link
+    (:func:`remove_contents`) after every process they started is gone.
     """
 
     key: str                  # the settings it was booted with
@@ -140,16 +143,17 @@ def boot(settings: Settings) -> _Worker:
 
     root = Path(tempfile.mkdtemp(prefix="grader-worker-"))
     _at_exit(shutil.rmtree, root, ignore_errors=True)
-    runtime = root / "box" / "runtime"
-    runtime.mkdir(parents=True)
-    runtime.chmod(0o1777)  # the kernels (their own user id) create their sockets here
+    control = root / "control"
+    (control / "runtime").mkdir(parents=True, mode=0o700)
+    control.chmod(0o700)
+    for sandboxed in ("kernels", "rwork"):
+        (root / sandboxed).mkdir(mode=0o755)
     (root / "autograded").mkdir()
-    (root / "rbox" / "work").mkdir(parents=True)
-    os.environ["JUPYTER_RUNTIME_DIR"] = str(runtime)  # connection files, where the sandboxed kernel can read them
-    zygote = Zygote(root / "box" / "zygote.sock", settings.isolation, "kernel", writable=[root / "autograded"],
+    os.environ["JUPYTER_RUNTIME_DIR"] = str(control / "runtime")  # connection files: their contents go in by request
+    zygote = Zygote(control / "kernel.sock", settings.isolation, "kernel", writable=[root / "kernels"],
                     preload=settings.warm, wait=False)
     _at_exit(zygote.stop)
-    recheck = Zygote(root / "rbox" / "zygote.sock", settings.isolation, "recheck", writable=[root / "rbox" / "work"],
+    recheck = Zygote(control / "recheck.sock", settings.isolation, "recheck", writable=[root / "rwork"],
                      preload=settings.warm, wait=False)
     _at_exit(recheck.stop)
     try:
@@ -205,39 +209,60 @@ def _scratch(template_db: bytes, settings: Settings) -> _Worker:
         nbgrader_speedups.install()
         database = worker.root / f"gradebook-{template[:16]}.db"
         database.write_bytes(template_db)
-        runtime = worker.root / "box" / "runtime"
-        worker.api = make_api(worker.root, f"sqlite:///{database}", kernel_ipc_dir=runtime, kernel_name=KERNEL_NAME,
-                              cell_timeout=settings.isolation.limits.cell_seconds or None)
+        worker.api = make_api(worker.root, f"sqlite:///{database}", kernel_ipc_dir=worker.root / "kernels",
+                              kernel_name=KERNEL_NAME, cell_timeout=settings.isolation.limits.cell_seconds or None,
+                              hidden_tests_outside=True)
         worker.template = template
     return worker
 
 
 def _clear(worker: _Worker) -> None:
-    """Remove everything the previous submission left in the scratch course (nothing passes to the next student)."""
-    for step in ("submitted", "autograded", "feedback"):
-        folder = worker.root / step
-        if folder.is_dir():
-            for child in folder.iterdir():
-                shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink(missing_ok=True)
-    for leftover in (worker.root / "box" / "runtime").iterdir():
-        leftover.unlink(missing_ok=True)
+    """Remove everything the previous submission left in the scratch course (nothing passes to the next student):
+    first every process it left running in either sandbox, then its files."""
+    worker.zygote.clean()
+    worker.recheck_zygote().clean()
+    for folder in ("submitted", "autograded", "feedback", "control/runtime", "kernels", "rwork"):
+        remove_contents(worker.root / folder)
 
 
-def kernel_incidents(autograded_dir: Path) -> list[str]:
+def remove_contents(folder: Path) -> None:
+    """Empty ``folder`` without following a link anywhere below it: a link is removed, never what it points to.
+
+    (Python's ``shutil.rmtree`` walks by file descriptor on Linux and refuses symbolic links.)"""
+    assert shutil.rmtree.avoids_symlink_attacks
+    if not folder.is_dir() or folder.is_symlink():
+        return
+    for entry in os.scandir(folder):
+        with contextlib.suppress(FileNotFoundError):
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
+
+
+def _kernel_folder(worker: _Worker) -> Path:
+    """A fresh folder, made by this side, for the kernels of one submission: their sockets and working folder."""
+    folder = Path(tempfile.mkdtemp(dir=worker.root / "kernels"))
+    assert worker.api is not None
+    worker.api.config.KernelManager.ip = str(folder / "kernel")
+    return folder
+
+
+def kernel_incidents(autograded: dict[str, bytes]) -> list[str]:
     """One line per cell whose kernel died or hung (grader.execute), for the instructor's report."""
     import json
 
     from grader.execute import INCIDENT_ERRORS
 
     lines = []
-    for path in sorted(autograded_dir.glob("*.ipynb")):
-        for cell in json.loads(path.read_text(encoding="utf-8")).get("cells", []):
+    for name, data in sorted(autograded.items()):
+        for cell in json.loads(data).get("cells", []):
             for output in cell.get("outputs", []):
                 if output.get("ename") in INCIDENT_ERRORS and "grading went on" in str(
                         output.get("evalue", "")):
                     grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
                     where = f" [{grade_id}]" if grade_id else ""
-                    lines.append(f"{path.stem}{where}: {output['evalue']}")
+                    lines.append(f"{name}{where}: {output['evalue']}")
     return lines
 
 
@@ -307,6 +332,7 @@ def execute_task(task: Task, job: Job, settings: Settings | None = None) -> Resu
                       "refused: the grading code on this worker's disk changed after the worker started (its imported "
                       "modules are older than its files): restart the worker", fingerprint=code)
     _clear(worker)
+    _kernel_folder(worker)
     folder = worker.root / "submitted" / task.student / task.assignment
     folder.mkdir(parents=True)
     for name, data in task.notebooks.items():
@@ -323,18 +349,23 @@ def execute_task(task: Task, job: Job, settings: Settings | None = None) -> Resu
         # A kernel that never came up says nothing about the submission: start it once more.
         result = worker.api.autograde(task.assignment, task.student, force=True, create=True)
     problem = "" if result.get("success") else "autograde: " + last_error(result)
+    worker.zygote.clean()  # nothing the student started is left running before anything they produced is read
     autograded_dir = worker.root / "autograded" / task.student / task.assignment
-    integrity = {} if problem else _recheck(worker, task, autograded_dir)
+    autograded: dict[str, bytes] = {}
+    integrity: dict[str, bytes] = {}
     if not problem:
+        # Read once: these bytes are re-checked, lowered where the re-check says so, given feedback and stored.
+        autograded = {p.stem: p.read_bytes() for p in sorted(autograded_dir.glob("*.ipynb"))}
+        integrity = _recheck(worker, task, autograded, autograded_dir)
         feedback = worker.api.generate_feedback(task.assignment, task.student, force=True)
         if not feedback.get("success"):
             problem = "feedback: " + last_error(feedback)
     feedback_dir = worker.root / "feedback" / task.student / task.assignment
     if not problem:
-        notes += kernel_incidents(autograded_dir)
+        notes += kernel_incidents(autograded)
     return Result(
         task.student, task.assignment, not problem, time.perf_counter() - start, problem,
-        autograded={p.stem: p.read_bytes() for p in sorted(autograded_dir.glob("*.ipynb"))} if not problem else {},
+        autograded=autograded if not problem else {},
         feedback={p.stem: p.read_bytes() for p in sorted(feedback_dir.glob("*.html"))} if not problem else {},
         integrity=integrity, notes=notes, fingerprint=code,
     )
@@ -349,9 +380,10 @@ def different_code_problem(worker: fingerprint.Manifest, coordinator: fingerprin
             "checkout and requirements.txt on every worker and restart it.")
 
 
-def _recheck(worker: _Worker, task: Task, autograded_dir: Path) -> dict[str, bytes]:
-    """Re-check each graded notebook out of process (grader.recheck); lower the flagged scores in the autograded
-    notebook and the scratch gradebook, so the feedback page shows the score that counts."""
+def _recheck(worker: _Worker, task: Task, autograded: dict[str, bytes], autograded_dir: Path) -> dict[str, bytes]:
+    """Re-check each graded notebook out of process (grader.recheck); lower the flagged and unverified scores in
+    ``autograded`` (in place), in its copy in ``autograded_dir`` (for the feedback page) and in the scratch
+    gradebook. A re-check that fails as a whole fails closed: every test of the notebook is unverified."""
     import json
 
     import nbformat
@@ -360,27 +392,38 @@ def _recheck(worker: _Worker, task: Task, autograded_dir: Path) -> dict[str, byt
     from grader import recheck
     from grader.course import SOLUTIONS
 
+    assert worker.api is not None
     verdicts: dict[str, bytes] = {}
-    for path in sorted(autograded_dir.glob("*.ipynb")):
-        source_file = SOLUTIONS / task.assignment / path.name
-        if not source_file.is_file() or path.stem not in task.notebooks:
+    cell_seconds = int(worker.api.config.Execute.timeout or 120)
+    for name, data in sorted(autograded.items()):
+        source_file = SOLUTIONS / task.assignment / f"{name}.ipynb"
+        if not source_file.is_file() or name not in task.notebooks:
             continue
         source = json.loads(source_file.read_text(encoding="utf-8"))
-        autograded = nbformat.reads(path.read_text(encoding="utf-8"), as_version=4)
+        notebook = nbformat.reads(data.decode("utf-8"), as_version=4)
         try:
-            submitted = nbformat.reads(task.notebooks[path.stem].decode("utf-8"), as_version=4)
-            found = recheck.recheck_notebook(worker.recheck_zygote(), worker.root / "rbox" / "work", source,
-                                             submitted, autograded, worker.settings.isolation.limits.as_dict())
-        except Exception as err:  # the re-check must never cost the student their in-kernel grade
-            found = [recheck.Verdict(t.grade_id, t.name, None, None, t.points, f"re-check failed: {err!r}")
-                     for t in recheck.hidden_tests(source)]
-        if recheck.apply_verdicts(autograded, found):
+            found = recheck.recheck_notebook(worker.recheck_zygote(), worker.root / "rwork", source, notebook,
+                                             worker.settings.isolation.limits.as_dict(), cell_seconds)
+        except Exception as err:  # what could not be verified does not score
+            import traceback
+
+            where = traceback.extract_tb(err.__traceback__)[-1]
+            in_kernel = recheck.in_kernel_scores(notebook)
+            found = [recheck.Verdict(t.grade_id, t.name, None if isinstance(t, recheck.HiddenTest)
+                                     else in_kernel.get(t.grade_id), 0.0, t.points,
+                                     f"could not be verified: the re-check failed ({type(err).__name__}: {err}, at "
+                                     f"{Path(where.filename).name}:{where.lineno})", verified=False)
+                     for t in recheck.notebook_tests(source)]
+        if recheck.apply_verdicts(notebook, found):
+            text = nbformat.writes(notebook)
+            autograded[name] = text.encode("utf-8")
+            path = autograded_dir / f"{name}.ipynb"
             path.chmod(0o644)
-            path.write_text(nbformat.writes(autograded), encoding="utf-8")
-            resources = {"nbgrader": {"assignment": task.assignment, "notebook": path.stem, "student": task.student,
+            path.write_text(text, encoding="utf-8")
+            resources = {"nbgrader": {"assignment": task.assignment, "notebook": name, "student": task.student,
                                       "db_url": worker.api.coursedir.db_url}}
-            SaveAutoGrades(config=worker.api.config).preprocess(autograded, resources)
-        verdicts[path.stem] = recheck.dumps(found)
+            SaveAutoGrades(config=worker.api.config).preprocess(notebook, resources)
+        verdicts[name] = recheck.dumps(found)
     return verdicts
 
 

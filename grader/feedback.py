@@ -26,7 +26,7 @@ from nbconvert.filters.highlight import Highlight2HTML
 from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
 from nbformat import NotebookNode
 from nbgrader.preprocessors import ClearHiddenTests, GetGrades
-from traitlets import List
+from traitlets import Bool, List
 
 HIDDEN_NOTE = "# (the code of the hidden tests is not shown; their report is below)"
 
@@ -93,7 +93,14 @@ class RememberingHighlight2HTML(Highlight2HTML):
 
 
 class FeedbackExporter(HTMLExporter):
-    """The HTML exporter of ``generate_feedback``, ~0.6 s cheaper per notebook (see the module's docstring)."""
+    """The HTML exporter of ``generate_feedback``, ~0.6 s cheaper per notebook (see the module's docstring).
+
+    What the student's notebook holds is shown inert: Markdown and HTML outputs are sanitised (nbconvert's
+    ``sanitize_html``: no script, no event handler, no style sheet of theirs) and JavaScript outputs are not run. A
+    feedback page is opened by the student, but also by the instructor, in the formgrader's origin."""
+
+    sanitize_html = Bool(True, help="sanitise the HTML of Markdown cells and outputs (student content)").tag(
+        config=True)
 
     @pass_context
     def markdown2html(self, context: Any, source: str) -> str:

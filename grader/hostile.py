@@ -7,6 +7,8 @@ grades all of them in one run of the real pipeline and holds each case to its ``
 * ``"flagged"``  — the attack gains points in the kernel; the re-check must flag it and the final score must not
   exceed the twin's;
 * ``"no gain"``  — the attack fails already (the sandbox, exact type checks): score ≤ twin, grading survives;
+* ``"unverified"`` — the attack stops the re-check: the tests it could not confirm count the lower score, are
+  reported as *could not be verified*, and the score must not exceed the twin's;
 * ``"same"``     — an odd but honest submission (renamed, reordered, split cells, outputs of 100 MB, …): it must
   score exactly what its twin scores.
 
@@ -189,13 +191,113 @@ for path in ("../escape.txt", "../../escape.txt", "/tmp/escape.txt"):
         pass'''
 
 
+LEAK_THROUGH_LINKS = ONE_HOT + f'''
+
+
+import os
+# Links the grader's own side would follow if it touched the kernel's folder: root-only files, the instructor's
+# solution, an endless file, the grader's control sockets; in the working folder and wherever else it can write.
+TARGETS = {{"shadow.html": "/etc/shadow",
+           "solution.html": {str(REPO / "solutions" / NOTEBOOK / (NOTEBOOK + ".ipynb"))!r}, "zero.txt": "/dev/zero",
+           "zygote.sock": "../../control/kernel.sock", "01_lookup.ipynb.html": "/etc/passwd"}}
+for folder in (".", "..", "../..", "/tmp"):
+    for name, target in TARGETS.items():
+        try:
+            os.symlink(target, os.path.join(folder, name))
+        except OSError:
+            pass'''
+OUTLIVE_THE_KERNEL = ONE_HOT + '''
+
+
+import os
+import time
+if os.environ.get("NBGRADER_EXECUTION") and os.fork() == 0:   # a process of its own, meant to outlive the kernel
+    os.setsid()
+    if os.fork() == 0:
+        deadline = time.time() + 600
+        while time.time() < deadline:   # rewrites every notebook it can reach, again and again
+            for top in (os.path.expanduser("~"), "..", "../..", "/tmp"):
+                for folder, _, files in os.walk(top):
+                    for name in files:
+                        if name.endswith(".ipynb"):
+                            try:
+                                with open(os.path.join(folder, name), "w") as file:
+                                    file.write("{}")
+                            except OSError:
+                                pass
+            time.sleep(0.05)
+    os._exit(0)'''
+POISON_THE_NEXT = ONE_HOT + '''
+
+
+import os
+# Folders and links where a later student's kernel or re-check might look for its files.
+for folder in (".", "..", "../..", "/tmp"):
+    for name in ("kernel-1", "kernel-2", "kernel-3", "home", "calls.sock", "runtime", "work", "kernel.json"):
+        try:
+            os.makedirs(os.path.join(folder, name, "x"), exist_ok=True)
+        except OSError:
+            try:
+                os.symlink("/nonexistent", os.path.join(folder, name))
+            except OSError:
+                pass'''
+IN_THE_RECHECK = '''import sys
+IN_THE_RECHECK = "recheck_server" in sys.modules   # the grader's second look, outside the kernel
+'''
+CRASH_THE_RECHECK = IN_THE_RECHECK + ONE_HOT.replace("    ids = check_ids", '''    if IN_THE_RECHECK:
+        import os
+        os._exit(0)   # the re-check process vanishes at the first call
+    ids = check_ids''', 1)
+HANG_THE_RECHECK = IN_THE_RECHECK + ONE_HOT.replace("    ids = check_ids", '''    if IN_THE_RECHECK:
+        import signal
+        import time
+        signal.signal(signal.SIGALRM, signal.SIG_IGN)   # no alarm can stop it
+        while True:
+            time.sleep(1)
+    ids = check_ids''', 1)
+FAKE_THE_RECHECK = IN_THE_RECHECK + WRONG_ONE_HOT + '''
+
+
+if IN_THE_RECHECK:   # the re-check server lives in this process: make it say whatever helps
+    server = sys.modules["recheck_server"]
+    server.run_test = lambda *args, **kwargs: ""
+    server.Server.probe = lambda self, name: {"defined": True, "kind": "callable"}'''
+ZERO_THE_INPUT = '''def check_ids(ids, num_embeddings):
+    ids = np.asarray(ids)
+    ids[...] = 0   # the input zeroed in place: a test that computes its expected value afterwards agrees
+    return ids'''
+ZEROS_CHECK_IDS = '''def check_ids(ids, num_embeddings):
+    return np.zeros(np.shape(ids), dtype=np.int64)'''
+READ_THE_HIDDEN_TESTS = ONE_HOT + '''
+
+
+import importlib.util
+import pathlib
+spec = importlib.util.find_spec("grader")
+for folder in ([pathlib.Path(p) for p in spec.submodule_search_locations] if spec else []):
+    for path in folder.rglob("*.py"):
+        try:
+            print(path.read_text())   # printed, it would be in this student's feedback page
+        except OSError:
+            pass'''
+TIME_MAGIC = "%%time\n" + ONE_HOT
+LATE_DTYPE_CHANGE = "torch.set_default_dtype(torch.float64)   # a scratch cell at the very end"
+SCRIPT_IN_OUTPUT = ONE_HOT + '''
+
+
+from IPython.display import HTML, Javascript, Markdown, display
+display(HTML("<script>document.title = 'PWNED';</script><img src=x onerror=\\"document.title='PWNED'\\">"))
+display(Javascript("document.title = 'PWNED';"))
+display(Markdown("<script>document.title = 'PWNED';</script> **bold**"))'''
+
+
 @dataclass(frozen=True)
 class Case:
     """A submission of 01_lookup (``make``) and its honest twin (``twin``), both as notebook bytes."""
 
     name: str
     what: str
-    expect: str                                   # "flagged", "no gain" or "same"
+    expect: str                                   # "flagged", "unverified", "no gain" or "same"
     make: Callable[[], bytes]
     twin: Callable[[], bytes]
     tags: tuple[str, ...] = field(default=())
@@ -287,6 +389,36 @@ def _huge_outputs(nb: NotebookNode) -> NotebookNode:
     return nb
 
 
+def _late_scratch_cell(nb: NotebookNode) -> NotebookNode:
+    """An honest notebook with a scratch cell at the very end that changes torch's default dtype: the kernel ran
+    every test before it."""
+    nb.cells.append(nbformat.v4.new_code_cell(LATE_DTYPE_CHANGE))
+    return nb
+
+
+def _script_in_markdown(nb: NotebookNode) -> NotebookNode:
+    """Markdown the student wrote, with a script and an event handler in it."""
+    nb = _bytes_to_nb(_with({"one_hot": SCRIPT_IN_OUTPUT})())
+    nb.cells.append(nbformat.v4.new_markdown_cell(
+        "My notes <script>document.title = 'PWNED';</script><img src=x onerror=\"document.title='PWNED'\">"))
+    return nb
+
+
+def _bytes_to_nb(data: bytes) -> NotebookNode:
+    return nbformat.reads(data.decode(), as_version=4)
+
+
+def _pasted_grade_cell(nb: NotebookNode) -> NotebookNode:
+    """A test cell of another notebook pasted in, with its nbgrader metadata (a grade id this notebook lacks)."""
+    other = next(c for a in graded_assignments() if NOTEBOOK not in a.notebooks
+                 for c in nbformat.read(str(a.source_dir / f"{a.notebooks[0]}.ipynb"), as_version=4).cells
+                 if c.metadata.get("nbgrader", {}).get("grade") and not c.metadata["nbgrader"].get("solution"))
+    pasted = copy.deepcopy(other)
+    pasted.source = "pass  # pasted from another notebook"
+    nb.cells.append(pasted)
+    return nb
+
+
 def _not_json(_: NotebookNode) -> bytes:
     return b'{"cells": [ this is not JSON'
 
@@ -296,22 +428,50 @@ def _not_a_notebook(_: NotebookNode) -> bytes:
 
 
 CASES: tuple[Case, ...] = (
-    # Integrity: points gained in the kernel, caught outside it.
-    Case("import-reference", "one_hot calls the grader's reference implementation", "flagged",
+    # Integrity. The kernel holds no grader code (hidden tests and references run only on the grader's side), so
+    # importing or patching it gains nothing anywhere; what gains in the kernel is caught outside it.
+    Case("import-reference", "one_hot calls the grader's reference implementation", "no gain",
          _with({"one_hot": IMPORT_REFERENCE}), _with({"one_hot": STUB_ONE_HOT})),
     Case("rewrite-test-cells", "an IPython input transformer turns every test cell into `pass`", "flagged",
          _with({"one_hot": REWRITE_TESTS}), _with({"one_hot": WRONG_ONE_HOT})),
-    Case("import-reference-class", "Embedding is the grader's reference class, imported", "flagged",
+    Case("import-reference-class", "Embedding is the grader's reference class, imported", "no gain",
          _with({"embedding_module": IMPORT_REFERENCE_CLASS}), _with({"embedding_module": STUB_EMBEDDING})),
     Case("reference-class-fallback", "Embedding is the grader's class where it can be imported, a wrong one elsewhere",
-         "flagged", _with({"embedding_module": REFERENCE_CLASS_WITH_FALLBACK}),
+         "no gain", _with({"embedding_module": REFERENCE_CLASS_WITH_FALLBACK}),
          _with({"embedding_module": WRONG_EMBEDDING})),
     Case("patch-module-checks", "a wrong Embedding, and the hidden tests' tensor checks patched to always pass",
-         "flagged", _with({"embedding_module": PATCH_MODULE_CHECKS}), _with({"embedding_module": WRONG_EMBEDDING})),
-    Case("patch-the-checker", "monkeypatches the hidden tests' scoring to always give full marks", "flagged",
+         "no gain", _with({"embedding_module": PATCH_MODULE_CHECKS}), _with({"embedding_module": WRONG_EMBEDDING})),
+    Case("patch-the-checker", "monkeypatches the hidden tests' scoring to always give full marks", "no gain",
          _with({"embed_lookup": PATCH_SCORE}), _with({"embed_lookup": WRONG_EMBED_LOOKUP})),
     Case("eq-always-true", "returns an ndarray subclass whose == is always True", "flagged",
          _with({"one_hot": EQ_ALWAYS_TRUE}), _with({"one_hot": WRONG_ONE_HOT})),
+    Case("read-the-hidden-tests", "prints every file of the grader package it can find", "same",
+         _with({"one_hot": READ_THE_HIDDEN_TESTS}), _with({}), tags=("leak",)),
+    Case("zero-the-input", "check_ids zeroes its input in place and returns it", "no gain",
+         _with({"check_ids": ZERO_THE_INPUT}), _with({"check_ids": ZEROS_CHECK_IDS})),
+    # The re-check fails closed: whatever stops it costs the points it could not confirm.
+    Case("crash-the-recheck", "one_hot ends its process when called outside the kernel", "unverified",
+         _with({"one_hot": CRASH_THE_RECHECK}), _with({"one_hot": STUB_ONE_HOT})),
+    Case("hang-the-recheck", "one_hot ignores the alarm and sleeps forever outside the kernel", "unverified",
+         _with({"one_hot": HANG_THE_RECHECK}), _with({"one_hot": STUB_ONE_HOT})),
+    Case("fake-the-recheck", "patches the re-check server in its own process to report passing tests", "no gain",
+         _with({"one_hot": FAKE_THE_RECHECK}), _with({"one_hot": WRONG_ONE_HOT})),
+    # The sandbox boundary: nothing the student leaves behind is followed, survives, or reaches the next student.
+    Case("leak-through-links", "leaves links to root-only files, the solution and /dev/zero where it can write",
+         "same", _with({"one_hot": LEAK_THROUGH_LINKS}), _with({}), tags=("leak",)),
+    Case("outlive-the-kernel", "leaves a process that rewrites every notebook it can reach", "same",
+         _with({"one_hot": OUTLIVE_THE_KERNEL}), _with({})),
+    Case("poison-the-next", "leaves folders and links where the next student's files would go", "same",
+         _with({"one_hot": POISON_THE_NEXT}), _with({})),
+    Case("script-in-output", "its outputs and Markdown carry scripts and event handlers", "same",
+         _transformed(_script_in_markdown), _with({}), tags=("script",)),
+    # Honest twins of what used to be flagged: the re-check replays the notebook as the kernel does.
+    Case("time-magic", "the one_hot answer cell starts with %%time", "same", _with({"one_hot": TIME_MAGIC}),
+         _with({})),
+    Case("late-dtype-change", "a scratch cell at the end changes torch's default dtype", "same",
+         _transformed(_late_scratch_cell), _with({})),
+    Case("pasted-grade-cell", "a test cell of another notebook pasted in, metadata and all", "same",
+         _transformed(_pasted_grade_cell), _with({}), tags=("format",)),
     Case("hide-tracebacks", "replaces IPython's showtraceback so errors print nothing", "no gain",
          _with({"one_hot": HIDE_TRACEBACKS}), _with({"one_hot": STUB_ONE_HOT})),
     Case("read-solutions", "reads the instructor's notebook in solutions/ and runs its answer", "no gain",

@@ -2,8 +2,9 @@
 
 ``ROOT/integrity.json`` keeps every verdict of the latest grading of each submission (so an incremental re-grade
 keeps the report of the submissions it skipped); ``ROOT/integrity.csv`` lists, one row per hidden test, the tests
-that scored lower outside the student's kernel — with both scores and the reason —, the tests that could not be
-re-checked, and the tests that scored higher outside the kernel (a fault of the grading environment, reported as such).
+that scored lower outside the student's kernel (*flagged*) — with both scores and the reason —, the tests whose
+re-check could not finish (*could not be verified*: the lower score counts until someone reviews them), and the tests
+that scored higher outside the kernel (a fault of the grading environment, reported as such).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from grader.recheck import Verdict, loads
 
 JSON_FILE = "integrity.json"
 CSV_FILE = "integrity.csv"
+FLAGGED = "flagged"
+UNVERIFIED = "could not be verified"
 ENVIRONMENT = "grading environment"
 COLUMNS = ("student", "assignment", "notebook", "test", "in_kernel", "out_of_process", "max_points", "status",
            "reason")
@@ -54,11 +57,11 @@ class IntegrityLog:
         rows = []
         for student, assignment, notebook, v in self.verdicts():
             if v.flagged:
-                status = "flagged: the lower, out-of-process score counts"
+                status = f"{FLAGGED}: the lower, out-of-process score counts"
+            elif v.unverified:
+                status = f"{UNVERIFIED}: the re-check did not finish; the lower score counts until reviewed"
             elif v.higher_outside:
                 status = f"{ENVIRONMENT}: scored higher out of process than in the kernel; the in-kernel score stands"
-            elif v.out_of_process is None and v.reason.startswith("re-check failed"):
-                status = "not re-checked (grader error): in-kernel score kept"
             else:
                 continue
             rows.append({"student": student, "assignment": assignment, "notebook": notebook, "test": v.grade_id,
@@ -67,7 +70,12 @@ class IntegrityLog:
         return rows
 
     def flagged(self) -> list[dict[str, Any]]:
-        return [row for row in self.rows() if row["status"].startswith("flagged")]
+        """Tests that scored higher in the kernel than in a re-check that ran to the end."""
+        return [row for row in self.rows() if row["status"].startswith(FLAGGED)]
+
+    def unverified(self) -> list[dict[str, Any]]:
+        """Tests whose re-check could not finish (a deadline, a lost process, an error): for review."""
+        return [row for row in self.rows() if row["status"].startswith(UNVERIFIED)]
 
     def environment(self) -> list[dict[str, Any]]:
         """Tests that scored higher out of process than in the kernel: a fault of the grading, to investigate."""
@@ -91,7 +99,11 @@ class IntegrityLog:
         line = (f"integrity (whole workspace): {rechecked} test(s) of {notebooks} notebook(s) re-checked outside the "
                 f"students' kernels, {len(flagged)} flagged")
         line += f" ({', '.join(students)})" if flagged else ""
+        unverified = self.unverified()
+        if unverified:
+            line += (f", {len(unverified)} {UNVERIFIED} "
+                     f"({', '.join(sorted({row['student'] for row in unverified}))})")
         environment = self.environment()
         if environment:
             line += f", {len(environment)} scored higher out of process than in the kernel ({ENVIRONMENT})"
-        return line + (f": see {self.csv_path}" if flagged or environment else "")
+        return line + (f": see {self.csv_path}" if flagged or unverified or environment else "")

@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from grader.checks import CheckFailed, fmt_call
+from grader.checks import CheckFailed, copy_input, fmt_call, same_value
 
-__all__ = ["Property", "call", "rng", "score", "shorten"]
+__all__ = ["ChangedInPlace", "Property", "call", "rng", "score", "shorten"]
 
 NOT_IMPLEMENTED = "not implemented yet (NotImplementedError): replace the `raise` with your code."
 
@@ -47,13 +47,23 @@ def rng(*key: object) -> np.random.Generator:
     return np.random.default_rng(zlib.crc32(repr(key).encode()))
 
 
-def call(name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+class ChangedInPlace(UserWarning):
+    """Student code changed an input it was given a copy of (reported with the property, not penalised)."""
+
+
+def call(name: str, fn: Callable[..., Any], *args: Any, mutates: tuple[int, ...] = (), **kwargs: Any) -> Any:
     """Call student code; an unexpected exception becomes a ``CheckFailed`` naming the call.
 
+    The student's code gets *copies* of the arrays and tensors passed (except the positions in ``mutates``, the
+    arguments an exercise updates in place, which it gets as they are), so that whatever it does to its inputs
+    never changes the inputs and expected values of the test; a change it made to a copy is reported (a
+    :class:`ChangedInPlace` warning: the report shows it, the score does not count it).
     ``NotImplementedError`` passes through unchanged so the report can say "not implemented yet".
     """
+    given = [a if i in mutates else copy_input(a) for i, a in enumerate(args)]
+    given_kwargs = {k: copy_input(v) for k, v in kwargs.items()}
     try:
-        return fn(*args, **kwargs)
+        got = fn(*given, **given_kwargs)
     except NotImplementedError:
         raise
     except CheckFailed:
@@ -62,6 +72,12 @@ def call(name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         raise CheckFailed(
             f"{fmt_call(name, *args, **kwargs)} raised {type(err).__name__}: {shorten(str(err))}"
         ) from None
+    changed = [f"argument {i + 1}" for i, (a, g) in enumerate(zip(args, given, strict=True))
+               if i not in mutates and g is not a and not same_value(a, g)]
+    changed += [k for k, v in kwargs.items() if given_kwargs[k] is not v and not same_value(v, given_kwargs[k])]
+    if changed:
+        warnings.warn(f"{name} changed its input ({', '.join(changed)}) in place", ChangedInPlace, stacklevel=2)
+    return got
 
 
 def _outcome(prop: Property) -> tuple[bool, str, str]:

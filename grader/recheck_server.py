@@ -1,12 +1,12 @@
 """The untrusted half of the out-of-process re-check: runs inside the sandbox, next to student code.
 
 Forked by the zygote (:mod:`grader.zygote`) for one notebook: it runs the notebook's student cells (every code cell
-but the test cells, with all output discarded and errors ignored, as nbgrader would) in a fresh namespace, then
-answers the grader's requests on a Unix socket (:func:`main`): call a function, build an object of a class, call an
-object, differentiate an earlier output. Only data crosses, as JSON (:class:`Codec`): numbers, strings, lists,
-arrays and tensors as (dtype, shape, bytes), modules as trees of those. Student objects stay here, under a handle;
-nothing is pickled. What the grader does with the answers — comparing them with the reference — happens in the
-grader's own process (:mod:`grader.recheck`, :mod:`grader.remote`).
+but the test cells, with all output discarded and errors ignored, as nbgrader would) in a fresh IPython shell, then
+answers the grader's requests on the socket the grader handed over (:func:`main`): call a function, build an object
+of a class, call an object, differentiate an earlier output. Only data crosses, as JSON (:class:`Codec`): numbers,
+strings, lists, arrays and tensors as (dtype, shape, bytes), modules as trees of those. Student objects stay here,
+under a handle; nothing is pickled. What the grader does with the answers — comparing them with the reference —
+happens in the grader's own process (:mod:`grader.recheck`, :mod:`grader.remote`).
 
 This module imports nothing from the ``grader`` package (which is not visible in the sandbox); the grader imports
 its codec and framing.
@@ -310,14 +310,16 @@ def send(conn: socket.socket, message: dict[str, Any]) -> None:
     conn.sendall(struct.pack("!Q", len(data)) + data)
 
 
-def receive(conn: socket.socket) -> dict[str, Any] | None:
-    header = _exactly(conn, 8)
+def receive(conn: socket.socket, deadline: float | None = None) -> dict[str, Any] | None:
+    """The next message, or None if the other end hung up. With ``deadline`` (a ``time.monotonic()`` value) the
+    whole message must have arrived by then, however it trickles in: ``TimeoutError`` otherwise."""
+    header = _exactly(conn, 8, deadline)
     if header is None:
         return None
     (size,) = struct.unpack("!Q", header)
     if size > MAX_MESSAGE:
         raise ValueError(f"message of {size} bytes refused")
-    data = _exactly(conn, size)
+    data = _exactly(conn, size, deadline)
     if data is None:
         return None
     message = json.loads(data)
@@ -326,9 +328,16 @@ def receive(conn: socket.socket) -> dict[str, Any] | None:
     return message
 
 
-def _exactly(conn: socket.socket, size: int) -> bytes | None:
+def _exactly(conn: socket.socket, size: int, deadline: float | None = None) -> bytes | None:
+    import time
+
     chunks, left = [], size
     while left:
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("no complete answer before the deadline")
+            conn.settimeout(remaining)
         chunk = conn.recv(min(left, 1 << 20))
         if not chunk:
             return None
@@ -357,6 +366,7 @@ class ServerCodec(Codec):
         self.pids: dict[int, int] = {}       # id(Parameter) -> pid
         self.leaves: list[Any] = []
         self.classes: dict[str, type] = {}
+        self.bases: list[tuple[str, int, Any]] = []   # the call's argument tensors, while its result is encoded
 
     def load(self, spec: Any) -> Any:
         self.leaves = []
@@ -368,10 +378,22 @@ class ServerCodec(Codec):
             self.objects[self.handles[id(obj)]] = obj
         return self.handles[id(obj)]
 
+    def tensors_received(self, part: str) -> list[tuple[str, int, Any]]:
+        """The tensors of the message just decoded, as (part, key, tensor): what a result may be a view of."""
+        import torch
+
+        return [(part, key, obj) for key, obj in self.refs.items() if isinstance(obj, torch.Tensor)]
+
     def encode_tensor(self, t: Any) -> dict[str, Any]:
         import torch
 
         spec = super().encode_tensor(t)
+        if spec.get("t") == "tensor" and "data" in spec:
+            for part, key, base in self.bases:
+                if _view_of(t, base):
+                    spec["view_of"] = [part, key]
+                    spec["view"] = [list(t.shape), list(t.stride()), int(t.storage_offset())]
+                    break
         if type(t) is torch.nn.Parameter and spec.get("t") == "tensor":
             if id(t) not in self.pids:
                 self.pids[id(t)] = len(self.params) + 1
@@ -432,6 +454,16 @@ class ServerCodec(Codec):
         return self.classes[path]
 
 
+def _view_of(t: Any, base: Any) -> bool:
+    """``t`` is a view of ``base`` (a tensor received whole: contiguous, from the start of its own storage)."""
+    import torch
+
+    return (t is not base and t.layout == torch.strided and base.layout == torch.strided
+            and t.device.type == "cpu" and base.device.type == "cpu" and t.dtype == base.dtype
+            and base.is_contiguous() and base.storage_offset() == 0 and base.numel() > 0
+            and t.untyped_storage().data_ptr() == base.untyped_storage().data_ptr() != 0)
+
+
 MAX_WARNINGS = 20   # per call: enough to tell that it warned, and what
 
 
@@ -443,36 +475,29 @@ def _on_alarm(*_: Any) -> None:
     raise _CellTimeout
 
 
-def run_source(source: str, namespace: dict[str, Any], seconds: int, label: str) -> str:
-    """Run one cell's source in ``namespace`` with a time limit; "" if it ran, else what it raised (errors never stop
-    the next cell: SystemExit and KeyboardInterrupt included)."""
-    from IPython.core.inputtransformer2 import TransformerManager
+def new_shell() -> Any:
+    """A real IPython shell to run the student's cells in, as the kernel does (magics such as ``%%time`` included),
+    without a history file."""
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
 
+    config = Config()
+    config.HistoryManager.enabled = False
+    return InteractiveShell.instance(config=config)
+
+
+def run_cells(shell: Any, cells: list[str], seconds: int) -> None:
+    """Run the student's cells in order in ``shell``, each stopped after ``seconds`` as the kernel's would be; errors
+    never stop the next cell. Output goes nowhere (stdout and stderr are /dev/null here)."""
     signal.signal(signal.SIGALRM, _on_alarm)
-    signal.alarm(seconds)
-    try:
-        exec(compile(TransformerManager().transform_cell(source), label, "exec"), namespace)  # running it is the job
-        return ""
-    except _CellTimeout:
-        return f"stopped after {seconds} s"
-    except BaseException as err:  # whatever a student cell or a test raised is its outcome
-        return f"{type(err).__name__}: {_message(err)}"[:600]
-
-
-def run_test(source: str, namespace: dict[str, Any], seconds: int) -> str:
-    """A visible test cell, judged as nbgrader judges it in the kernel: it fails if it raises, and also if it writes to
-    stderr (a warning shown included), which nbgrader scores 0."""
-    import io
-
-    captured, real = io.StringIO(), sys.stderr
-    sys.stderr = captured
-    try:
-        failure = run_source(source, namespace, seconds, "<test>")
-    finally:
-        sys.stderr = real
-    if failure or not captured.getvalue():
-        return failure
-    return f"the test cell wrote to stderr, which nbgrader scores 0: {captured.getvalue().strip()[:400]}"
+    for source in cells:
+        signal.alarm(max(1, int(seconds)))
+        try:
+            shell.run_cell(source, store_history=False)
+        except BaseException:  # whatever a student cell raised past the shell is its outcome
+            pass
+        finally:
+            signal.alarm(0)
 
 
 def _message(err: BaseException) -> str:
@@ -480,18 +505,6 @@ def _message(err: BaseException) -> str:
         return str(err)[:4000]
     except Exception:  # an exception whose message itself fails
         return "(its message could not be read)"
-
-
-def _plain_results(fn: Any) -> Any:
-    """``fn`` whose return value goes through the codec: an exact ndarray/tensor/number, or an opaque stand-in.
-    Modules come back as they are (the visible tests look at their parts, which are tensors)."""
-    def plain(*args: Any, **kwargs: Any) -> Any:
-        value = fn(*args, **kwargs)
-        torch = sys.modules.get("torch")
-        if torch is not None and isinstance(value, torch.nn.Module):
-            return value
-        return decode(encode(value))
-    return plain
 
 
 def _raised(err: BaseException) -> dict[str, Any]:
@@ -503,15 +516,32 @@ class Server:
 
     MAX_GRAPHS = 4096
 
-    def __init__(self, namespace: dict[str, Any]) -> None:
-        self.namespace = namespace
+    def __init__(self, shell: Any, cell_seconds: int) -> None:
+        self.shell = shell
+        self.namespace: dict[str, Any] = shell.user_ns
+        self.cell_seconds = cell_seconds
         self.codec = ServerCodec()
         self.graphs: dict[int, tuple[Any, list[Any]]] = {}   # grad id -> (output, what it is differentiated by)
         self.next_graph = 0
 
     def answer(self, message: dict[str, Any]) -> dict[str, Any]:
+        if "run" in message:
+            cells = message["run"]
+            if type(cells) is not list or not all(type(c) is str for c in cells):
+                return {"error": "bad request: run takes a list of cell sources"}
+            try:
+                self.take_rng_states(message)
+            except Exception as err:
+                return {"error": f"bad request: {err!r}"}
+            run_cells(self.shell, cells, self.cell_seconds)
+            return {"ran": len(cells), **rng_states()}
         if "probe" in message:
             return self.probe(str(message["probe"]))
+        if "value" in message:
+            name = str(message["value"])
+            if name not in self.namespace:
+                return {"missing": True}
+            return {"value": self.codec.dump(self.namespace[name])}
         if "backward" in message:
             return self.backward(message)
         return self.call(message)
@@ -534,7 +564,6 @@ class Server:
         return fn
 
     def call(self, message: dict[str, Any]) -> dict[str, Any]:
-        import numpy as np
 
         fn = self.target(message)
         if fn is None:
@@ -546,13 +575,11 @@ class Server:
             for pid, spec in (message.get("sync") or {}).items():
                 self.sync(int(pid), Codec().load(spec))
             args = codec.load(message.get("args", {"t": "list", "v": []}))
-            leaves = codec.leaves
+            leaves, bases = codec.leaves, codec.tensors_received("args")
             kwargs = codec.load(message.get("kwargs", {"t": "dict", "v": {}}))
             leaves = leaves + codec.leaves + [codec.params[int(p)] for p in message.get("wrt", [])]
-            if "torch_rng" in message:
-                torch.set_rng_state(Codec().load(message["torch_rng"]))
-            if "numpy_seed" in message:
-                np.random.seed(int(message["numpy_seed"]))
+            codec.bases = bases + codec.tensors_received("kwargs")
+            self.take_rng_states(message)
         except Exception as err:  # a malformed request is the grader's bug, reported as such
             return {"error": f"bad request: {err!r}"}
         reply: dict[str, Any]
@@ -573,8 +600,19 @@ class Server:
         reply["warnings"] = [{"category": w.category.__name__, "message": _message(w.message)[:500]}
                              for w in caught[:MAX_WARNINGS]]
         reply["args_after"] = [Codec().dump(a) if _is_array(a) else None for a in args]
-        reply["torch_rng"] = Codec().dump(torch.get_rng_state())
-        return reply
+        codec.bases = []
+        return {**reply, **rng_states()}
+
+    @staticmethod
+    def take_rng_states(message: dict[str, Any]) -> None:
+        """Start from the grader's random generators (where the notebook's would be in the kernel)."""
+        import numpy as np
+        import torch
+
+        if "torch_rng" in message:
+            torch.set_rng_state(Codec().load(message["torch_rng"]))
+        if "numpy_rng" in message:
+            np.random.set_state(Codec().load(message["numpy_rng"]))
 
     def sync(self, pid: int, value: Any) -> None:
         """The grader changed a parameter (an optimiser step, an in-place edit): take its new value."""
@@ -608,39 +646,37 @@ class Server:
             return {"raised": _raised(err)}
 
 
-def main(request: dict[str, Any]) -> None:
-    """Run the student cells, then serve requests on ``request["socket"]`` until the grader hangs up.
+def main(request: dict[str, Any], conn: socket.socket) -> None:
+    """Answer requests on ``conn`` (a socket the grader handed over) until the grader hangs up: run the student's
+    cells when told to, and answer about what they defined.
 
-    Requests: ``{"probe": name}`` → is it defined and is it a class; ``{"fn": name | "handle": h, "attr"?, "args",
-    "kwargs", "sync"?, "wrt"?, "grad"?, "torch_rng"?}`` → ``{"value"}`` or ``{"raised"}`` (and ``grad_id`` when the
-    value is a tensor that requires grad); ``{"backward": grad_id, "grad": upstream}`` → ``{"grads": [...]}``.
+    Requests: ``{"run": [source, …]}`` → run the next student cells (``{"ran": n}``); ``{"probe": name}`` → is it
+    defined and is it a class; ``{"value": name}`` → its value;
+    ``{"fn": name | "handle": h, "attr"?, "args", "kwargs", "sync"?, "wrt"?, "grad"?, "torch_rng"?}`` →
+    ``{"value"}`` or ``{"raised"}`` (and ``grad_id`` when the value is a tensor that requires grad);
+    ``{"backward": grad_id, "grad": upstream}`` → ``{"grads": [...]}``. Nothing the grader scores is decided here:
+    every test runs in the grader's process, which only asks.
     """
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)
     os.environ["NBGRADER_EXECUTION"] = "autograde"
-    namespace: dict[str, Any] = {"__name__": "__main__"}
-    seconds = int(request.get("cell_seconds", 60))
-    for index, source in enumerate(request["cells"]):
-        run_source(source, namespace, seconds, f"<cell {index}>")
-    # The tests see plain values only (no subclass, no custom __eq__), through a view of the namespace of their own:
-    # the student's functions still call each other unwrapped.
-    view = dict(namespace)
-    for name in request.get("plain", []):
-        if callable(namespace.get(name)) and not isinstance(namespace[name], type):
-            view[name] = _plain_results(namespace[name])
-    tests = {str(grade_id): run_test(source, dict(view), seconds) for grade_id, source in request.get("tests", [])}
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(request["socket"])
-    server.listen(1)
-    conn, _ = server.accept()
-    send(conn, {"ready": True, "tests": tests})
-    answers = Server(namespace)
+    answers = Server(new_shell(), int(request.get("cell_seconds", 120)))
+    conn.settimeout(None)
+    send(conn, {"ready": True})
     while True:
         message = receive(conn)
         if message is None:
             break
         send(conn, answers.answer(message))
+
+
+def rng_states() -> dict[str, Any]:
+    """torch's and numpy's global random generators here, for the grader to go on from."""
+    import numpy as np
+    import torch
+
+    return {"torch_rng": Codec().dump(torch.get_rng_state()), "numpy_rng": Codec().dump(np.random.get_state())}
 
 
 def _is_array(value: Any) -> bool:

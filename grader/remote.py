@@ -24,16 +24,15 @@ import builtins
 import contextlib
 import socket
 import time
-from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from grader.recheck_server import Codec, class_path, public_attribute, receive, send
 
-CALL_SECONDS = 60        # one call of student code
-START_SECONDS = 120      # running the student cells before the first call
+CALL_SECONDS = 60        # one call of student code, unless the session is given the kernel's per-cell limit
 
 _ALLOWED_BASES = {class_path(torch.autograd.Function): torch.autograd.Function}
 
@@ -63,15 +62,27 @@ class GraderCodec(Codec):
         super().__init__()
         self.session = session
         self.leaves: list[torch.Tensor] = []
+        self.sent: dict[str, dict[int, torch.Tensor]] = {}   # "args"/"kwargs" -> key -> the tensor sent under it
+        self._part = ""
 
-    def dump(self, value: Any) -> Any:
+    def dump(self, value: Any, part: str = "") -> Any:
+        """``value`` described; ``part`` ("args" or "kwargs" of a call) remembers its tensors, so that a result
+        that shares storage with one of them can be rebuilt as a view of it (:meth:`decode_tensor`)."""
         self.leaves = []
-        return super().dump(value)
+        self._part = part
+        if part:
+            self.sent[part] = {}
+        try:
+            return super().dump(value)
+        finally:
+            self._part = ""
 
     def encode_tensor(self, t: Any) -> dict[str, Any]:
         spec = super().encode_tensor(t)
         if spec.get("t") == "tensor" and t.requires_grad:
             self.leaves.append(t)
+        if self._part and spec.get("t") == "tensor":
+            self.sent[self._part][int(spec["id"])] = t
         return spec
 
     def encode_module(self, module: Any, depth: int) -> dict[str, Any]:
@@ -83,10 +94,33 @@ class GraderCodec(Codec):
         return {"t": "handle", "h": handle} if handle else super().encode_other(value, depth)
 
     def decode_tensor(self, value: dict[str, Any]) -> Any:
-        t = super().decode_tensor(value)
+        t = self._view(value)
+        if t is None:
+            t = super().decode_tensor(value)
         if "pid" not in value:
             return t
         return self.session.parameter(int(value["pid"]), t)
+
+    def _view(self, value: dict[str, Any]) -> Any:
+        """A tensor the student's code returned as a view of one of the call's arguments (a ``Parameter`` wrapping
+        ``emb.weight.T``): the same view of the argument here, so that the sharing is as real as over there. None
+        when it is not one, or the view does not fit the argument (then its values, sent too, are used)."""
+        where = value.get("view_of")
+        if not isinstance(where, list) or len(where) != 2:
+            return None
+        base = self.sent.get(str(where[0]), {}).get(where[1]) if isinstance(where[1], int) else None
+        try:
+            size, stride, offset = ([int(n) for n in value["view"][0]], [int(n) for n in value["view"][1]],
+                                    int(value["view"][2]))
+            if (base is None or base.layout != torch.strided or not base.is_contiguous() or base.storage_offset()
+                    or str(base.dtype).removeprefix("torch.") != value.get("torch_dtype")):
+                return None
+            view = base.detach().as_strided(size, stride, offset)
+        except (KeyError, TypeError, ValueError, IndexError, RuntimeError):
+            return None
+        if value.get("param"):
+            return nn.Parameter(view, requires_grad=bool(value.get("requires_grad")))
+        return view.requires_grad_(bool(value.get("requires_grad")) and view.is_floating_point())
 
     def decode_module(self, value: dict[str, Any]) -> Any:
         handle = int(value["h"])
@@ -158,9 +192,15 @@ class _Attach(torch.autograd.Function):
 class Session:
     """The grader's end of the socket to one re-check process, and the mirrors of the objects that live there."""
 
-    def __init__(self, path: Path, deadline: float) -> None:
+    def __init__(self, conn: socket.socket, deadline: float, start_deadline: float | None = None,
+                 call_seconds: float = CALL_SECONDS) -> None:
+        """``conn``: the grader's end of the socket pair whose other end the re-check process answers on.
+        ``deadline``: when the whole exchange must be over (``time.monotonic()``); ``start_deadline``: when the
+        process must have said it is ready (default: ``deadline``); ``call_seconds``: what one call may take (a
+        test cell in the kernel may take no longer as a whole). No wait here ever outlasts them."""
         self.conn: socket.socket | None = None
-        self.tests: dict[str, str] = {}
+        self.deadline = deadline
+        self.call_seconds = call_seconds
         self.lost = ""
         self.codec = GraderCodec(self)
         self.mirrors: dict[int, Any] = {}                          # handle -> mirror
@@ -169,42 +209,50 @@ class Session:
         self.pids: dict[int, int] = {}                             # id(parameter) -> pid
         self.remote_names: dict[str, str] = {}                     # class path -> its name in the student's cells
         self.classes: dict[str, type] = {}
-        self._connect(path, deadline)
+        self._hello(conn, min(deadline, start_deadline or deadline))
 
-    def _connect(self, path: Path, deadline: float) -> None:
-        while time.monotonic() < deadline:
-            try:
-                conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                conn.connect(str(path))
-                break
-            except (FileNotFoundError, ConnectionRefusedError):
-                conn.close()
-                time.sleep(0.005)
-        else:
-            self.lost = f"the student cells did not finish within {START_SECONDS} s"
-            return
-        conn.settimeout(max(1.0, deadline - time.monotonic()))
+    def _hello(self, conn: socket.socket, deadline: float) -> None:
         try:
-            hello = receive(conn)
+            hello = receive(conn, deadline)
+        except TimeoutError:
+            hello, self.lost = None, "the student cells did not finish within the time the kernel allows them"
         except (OSError, ValueError) as err:
-            hello, self.lost = None, f"the re-check process failed to start ({err!r})"
-        if not hello:
+            hello, self.lost = None, f"the re-check process failed to start ({type(err).__name__})"
+        if not isinstance(hello, dict) or hello.get("ready") is not True:
             self.lost = self.lost or "the re-check process ended while running the student cells"
-            conn.close()
+            with contextlib.suppress(OSError):
+                conn.close()
             return
-        conn.settimeout(CALL_SECONDS)
         self.conn = conn
-        self.tests = {str(k): str(v) for k, v in (hello.get("tests") or {}).items()}
 
     # -------------------------------------------------------------------------------------------- what tests receive
 
     def subject(self, name: str) -> Any:
         """What a hidden test receives for the student's ``name``: a stand-in class for a class, else a proxy."""
-        reply = self._request({"probe": name}, name) if self.conn is not None else {}
+        reply = self._request({"probe": name}, name)
         if reply.get("kind") == "class":
             self.remote_names[str(reply.get("cls"))] = name
             return self.stand_in(str(reply.get("cls")), reply.get("bases", []))
+        if reply.get("kind") == "value":
+            return self.value(name)
         return RemoteFunction(self, name)
+
+    def run_cells(self, cells: list[str], cell_seconds: int) -> None:
+        """Run the next of the student's cells over there (each within ``cell_seconds``, as in the kernel), from
+        the random generators' state here, which then goes on from where those cells left it. A process that does
+        not come back in time is lost: every later request fails, and its tests are unverified."""
+        if cells:
+            reply = self._request({"run": cells, **_rng_states()}, "the student cells",
+                                  seconds=cell_seconds * len(cells) + 5)
+            _take_rng_states(reply)
+
+    def value(self, name: str) -> Any:
+        """The value the student's cells gave ``name`` (an array, a number, a module's mirror…), as data."""
+        reply = self._request({"value": name}, name)
+        try:
+            return self.codec.load(reply.get("value"))
+        except Exception as err:  # whatever does not decode is not the student's value
+            raise RemoteError(f"the value of {name} could not be read: {err}") from None
 
     def stand_in(self, path: str, bases: list[Any]) -> type:
         """A local class named like the student's ``path``, subclassing the nearest torch class it subclasses.
@@ -274,17 +322,15 @@ class Session:
         if self.conn is None:
             raise RemoteError(f"not re-checked: {self.lost}")
         grad = torch.is_grad_enabled()
-        encoded_args = self.codec.dump(list(args))
+        encoded_args = self.codec.dump(list(args), "args")
         leaves = self.codec.leaves
-        encoded_kwargs = self.codec.dump(dict(kwargs))
+        encoded_kwargs = self.codec.dump(dict(kwargs), "kwargs")
         leaves = leaves + self.codec.leaves
         wrt = self._trainable(target, args, kwargs)
         message = {**target, "args": encoded_args, "kwargs": encoded_kwargs, "grad": grad, "sync": self._changed(),
-                   "wrt": [pid for pid, _ in wrt], "torch_rng": Codec().dump(torch.get_rng_state())}
+                   "wrt": [pid for pid, _ in wrt], **_rng_states()}
         reply = self._request(message, label)
-        if "torch_rng" in reply:
-            with contextlib.suppress(Exception):
-                torch.set_rng_state(Codec().load(reply["torch_rng"]))
+        _take_rng_states(reply)
         _write_back(args, reply.get("args_after") or [])
         _warn_again(reply.get("warnings"))
         if "raised" in reply:
@@ -333,19 +379,22 @@ class Session:
                 self.params[pid] = (param, _snapshot(param))
         return changed
 
-    def _request(self, message: dict[str, Any], label: str) -> dict[str, Any]:
+    def _request(self, message: dict[str, Any], label: str, seconds: float | None = None) -> dict[str, Any]:
+        """One request and its reply, within ``seconds`` (default: one call's) and the session's deadline; a lost,
+        late or malformed reply ends the session (every later request fails at once)."""
         if self.conn is None:
             raise RemoteError(f"not re-checked: {self.lost}")
+        deadline = min(time.monotonic() + (seconds or self.call_seconds), self.deadline)
         try:
+            self.conn.settimeout(max(0.001, deadline - time.monotonic()))
             send(self.conn, message)
-            reply = receive(self.conn)
-        except (OSError, ValueError, RecursionError) as err:
+            reply = receive(self.conn, deadline)
+        except (OSError, ValueError, RecursionError) as err:  # (TimeoutError is an OSError)
             reply = None
-            self.lost = f"the student's {label}() did not answer within {CALL_SECONDS} s or broke the connection " \
-                        f"({type(err).__name__})"
+            self.lost = f"{label} did not answer in time or broke the connection ({type(err).__name__})"
         if reply is None:
             self.close()
-            self.lost = self.lost or f"the re-check process ended during a call of {label}()"
+            self.lost = self.lost or f"the re-check process ended while working on {label}"
             raise RemoteError(self.lost)
         if reply.get("missing"):
             raise NameError(f"name '{label}' is not defined")
@@ -358,6 +407,19 @@ class Session:
             with contextlib.suppress(OSError):
                 self.conn.close()
             self.conn = None
+
+
+def _rng_states() -> dict[str, Any]:
+    """torch's and numpy's global random generators here, for the student's code over there to start from."""
+    return {"torch_rng": Codec().dump(torch.get_rng_state()), "numpy_rng": Codec().dump(np.random.get_state())}
+
+
+def _take_rng_states(reply: dict[str, Any]) -> None:
+    """The generators go on from where the student's code left them, as they would in the kernel."""
+    with contextlib.suppress(Exception):
+        torch.set_rng_state(Codec().load(reply["torch_rng"]))
+    with contextlib.suppress(Exception):
+        np.random.set_state(Codec().load(reply["numpy_rng"]))
 
 
 def _snapshot(param: nn.Parameter) -> torch.Tensor:
@@ -418,4 +480,4 @@ def _write_back(args: tuple[Any, ...], after: list[Any]) -> None:
                 arg.copy_(new.to(arg.dtype))
 
 
-__all__ = ["CALL_SECONDS", "START_SECONDS", "RemoteError", "RemoteFunction", "Session", "torch_class"]
+__all__ = ["CALL_SECONDS", "RemoteError", "RemoteFunction", "Session", "torch_class"]

@@ -5,9 +5,10 @@ zygote and every kernel it forks see a file system made of an allow-list of read
 
 * the system (``/usr``, ``/etc``), the Python installation and the virtual environment, read-only;
 * the worker's own scratch folders, read-write: the notebook being graded and the kernel's sockets;
-* for nbgrader's kernels (profile ``kernel``) the parts of the ``grader`` package that the hidden test cells import
-  (``checks``, ``properties``, ``hidden``, ``reference``); for the out-of-process re-check (profile ``recheck``)
-  not even those;
+* nothing of the ``grader`` package, in either profile (``kernel``: nbgrader's kernels; ``recheck``: the
+  out-of-process re-check): hidden tests and the references they compare with run only on the grader's side, so the
+  student's code can neither read nor import them (when the package is installed inside a mounted environment, an
+  empty folder is mounted over it);
 * a private ``/tmp``, ``/proc`` and ``/dev``.
 
 Nothing else exists in there: not ``solutions/``, not the gradebook, not other students' submissions, not the
@@ -33,8 +34,6 @@ ZYGOTE_FILE = Path(__file__).with_name("zygote.py")
 RECHECK_SERVER_FILE = Path(__file__).with_name("recheck_server.py")
 GRADER_DIR = Path(__file__).parent
 SANDBOX_CODE = "/opt/grader"  # where the zygote and the re-check server are found inside the sandbox
-# What nbgrader's hidden test cells import inside the kernel; everything else of the package stays outside.
-KERNEL_VISIBLE = ("__init__.py", "checks.py", "properties.py", "hidden", "reference")
 INSTALL_HINT = ("install bubblewrap (Debian/Ubuntu: `sudo apt install bubblewrap`; `make system` does it when run as "
                 "root)")
 
@@ -116,7 +115,8 @@ def _parents(path: Path) -> list[str]:
 
 
 def command(profile: str, writable: list[Path], program: list[str]) -> list[str]:
-    """The bwrap command that runs ``program`` in a sandbox of the given profile (``kernel`` or ``recheck``)."""
+    """The bwrap command that runs ``program`` in a sandbox of the given profile (``kernel`` or ``recheck``: the same
+    file system; the profile names the sandbox in messages)."""
     args = ["bwrap", *_namespaces(), "--die-with-parent", "--new-session"]
     if os.geteuid() == 0:
         # The zygote keeps just what it needs to hand files to, and become, its children's user; they keep nothing.
@@ -133,12 +133,10 @@ def command(profile: str, writable: list[Path], program: list[str]) -> list[str]
         elif target.is_dir():
             args += ["--ro-bind", str(target), str(target)]
     read_only = [Path(sys.base_prefix).resolve(), Path(sys.prefix)]
-    if profile == "kernel":
-        read_only += [GRADER_DIR / name for name in KERNEL_VISIBLE]
     for path in [*read_only, *writable]:
         args += _parents(path)
         args += ["--bind" if path in writable else "--ro-bind", str(path), str(path)]
-    if profile == "recheck" and _inside(GRADER_DIR, read_only):
+    if _inside(GRADER_DIR, read_only):
         args += ["--tmpfs", str(GRADER_DIR)]  # a non-editable install: hide the package that holds the answers
     args += _parents(Path(SANDBOX_CODE) / "x")
     for file in (ZYGOTE_FILE, RECHECK_SERVER_FILE):

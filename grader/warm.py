@@ -38,8 +38,6 @@ from grader.sandbox import Isolation, sandbox_uid
 from grader.zygote import read_message
 
 KERNEL_NAME = "grader-warm"
-# The last kernel each zygote socket started: (its pid inside the sandbox), to ask the zygote how it ended.
-last_kernel: dict[str, int] = {}
 
 
 # ------------------------------------------------------------------------------------------------ the zygote
@@ -61,9 +59,11 @@ def _die_with_parent() -> None:
 class Zygote:
     """A zygote process (grader/zygote.py) on a Unix socket, started and stopped by the grading worker that owns it.
 
-    profile: ``kernel`` (nbgrader's kernels; the hidden tests' modules are visible) or ``recheck`` (the
-    out-of-process re-check; nothing of the grader is visible). writable: the folders its children may write.
-    preload: import numpy/torch/matplotlib once, before forking (warm kernels).
+    socket_path: where this side binds the zygote's socket; its folder must be outside every sandbox (the zygote
+    gets the listening socket as a file descriptor, so nothing in a sandbox can reach it by a path). profile:
+    ``kernel`` (nbgrader's kernels) or ``recheck`` (the out-of-process re-check); neither sees the grader package.
+    writable: the folders its children may write. preload: import numpy/torch/matplotlib once, before forking (warm
+    kernels).
     """
 
     def __init__(self, socket_path: Path, isolation: Isolation, profile: str = "kernel",
@@ -71,7 +71,9 @@ class Zygote:
         self.socket_path = socket_path
         self.isolation = isolation
         self.profile = profile
-        self.writable = [socket_path.parent, *(writable or [])]
+        self.writable = list(writable or [])
+        if any(socket_path.parent == w or w in socket_path.parents for w in self.writable):
+            raise ValueError(f"the zygote's socket {socket_path} must not be in a folder its children can write")
         self.preload = preload
         self.uid = sandbox_uid() if isolation.sandbox else None
         self.process: subprocess.Popen[bytes] | None = None
@@ -83,17 +85,25 @@ class Zygote:
         a worker can start its zygotes side by side and do other work while they import torch)."""
         from grader import sandbox
 
-        options = [str(self.socket_path), *(["--preload"] if self.preload else []),
-                   *(["--uid", str(self.uid)] if self.uid is not None else []),
-                   *(["--import-root", str(sandbox.GRADER_DIR.parent)] if self.profile == "kernel" else [])]
+        with contextlib.suppress(FileNotFoundError):
+            self.socket_path.unlink()
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(str(self.socket_path))
+        listener.listen(16)
+        options = [str(listener.fileno()), *(["--preload"] if self.preload else []),
+                   *(["--uid", str(self.uid)] if self.uid is not None else [])]
         if self.isolation.sandbox:
             argv = sandbox.command(self.profile, self.writable,
                                    [sys.executable, f"{sandbox.SANDBOX_CODE}/zygote.py", *options])
         else:
             argv = [sys.executable, str(sandbox.ZYGOTE_FILE), *options]
-        self.process = subprocess.Popen(argv, stdout=subprocess.PIPE,
-                                        stderr=None if os.environ.get("GRADER_DEBUG") else subprocess.PIPE,
-                                        stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+        try:
+            self.process = subprocess.Popen(argv, stdout=subprocess.PIPE,
+                                            stderr=None if os.environ.get("GRADER_DEBUG") else subprocess.PIPE,
+                                            stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent,
+                                            pass_fds=[listener.fileno()])
+        finally:
+            listener.close()   # the zygote holds it now; this side connects by path
         self.pidns = ""
         if wait:
             self._wait_ready()
@@ -133,23 +143,38 @@ class Zygote:
         with contextlib.suppress(FileNotFoundError):
             self.socket_path.unlink()
 
-    def spawn(self, op: str, **request: Any) -> ForkedKernel:
-        """Ask for a child (``spawn``: a kernel; ``recheck``: a re-check process) and track it."""
-        inner = request_pid(str(self.socket_path), {"op": op, **request})
+    def spawn(self, op: str, connection: socket.socket | None = None, **request: Any) -> ForkedKernel:
+        """Ask for a child (``spawn``: a kernel; ``recheck``: a re-check process that answers on ``connection``, one
+        end of a socket pair that travels with the request) and track it."""
+        inner = request_pid(str(self.socket_path), {"op": op, **request}, connection)
         return ForkedKernel(host_pid(self.pidns, inner))
 
+    def clean(self) -> None:
+        """Kill everything the children left running in the sandbox and empty its ``/tmp``; raise if something
+        survived (the caller then treats the submission as not gradable and the worker as suspect)."""
+        answer = _ask(str(self.socket_path), {"op": "clean"}, timeout=30)
+        if not answer.get("ok"):
+            raise RuntimeError(f"processes of the previous student survived the clean-up ({answer})")
 
-def _ask(socket_path: str, request: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
-    """One request to the zygote, one JSON answer."""
+
+def _ask(socket_path: str, request: dict[str, Any], timeout: float | None = None,
+         connection: socket.socket | None = None) -> dict[str, Any]:
+    """One request to the zygote, one JSON answer; ``connection`` is sent along as a file descriptor."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
         conn.settimeout(timeout)
         conn.connect(socket_path)
-        conn.sendall(json.dumps(request).encode() + b"\n")
+        data = json.dumps(request).encode() + b"\n"
+        try:
+            sent = socket.send_fds(conn, [data], [connection.fileno()]) if connection is not None else 0
+            if sent < len(data):  # (sending nothing to a zygote that has already answered and hung up is EPIPE)
+                conn.sendall(data[sent:])
+        except BrokenPipeError:  # the zygote answered (and hung up) before reading everything: say what it said
+            raise RuntimeError(f"the zygote refused a request of {len(data)} bytes: {read_message(conn)}") from None
         return read_message(conn)
 
 
-def request_pid(socket_path: str, request: dict[str, Any]) -> int:
-    answer = _ask(socket_path, request)
+def request_pid(socket_path: str, request: dict[str, Any], connection: socket.socket | None = None) -> int:
+    answer = _ask(socket_path, request, connection=connection)
     if "pid" not in answer:
         raise RuntimeError(f"the kernel server refused: {answer}")
     return int(answer["pid"])
@@ -255,19 +280,39 @@ class WarmKernelProvisioner(LocalProvisioner):
         # cmd is the kernelspec's argv with the connection file filled in: python -m ipykernel_launcher -f FILE ...
         argv = cmd[cmd.index("ipykernel_launcher") + 1:]
         env = {str(k): str(v) for k, v in (kwargs.get("env") or os.environ).items()}
-        cwd = str(kwargs.get("cwd") or Path.cwd())
+        cwd, own = self._folders(kwargs)
         # The connection file lies where jupyter_client put it, outside the sandbox: its contents travel with the
         # request, and the kernel writes its own copy inside.
         connection = Path(argv[argv.index("-f") + 1]).read_text() if "-f" in argv else None
-        inner = request_pid(self.socket, {"op": "spawn", "argv": argv, "cwd": cwd, "env": env,
+        inner = request_pid(self.socket, {"op": "spawn", "argv": argv, "cwd": cwd, "own": own, "env": env,
                                           "connection": connection, "limits": json.loads(self.limits)})
-        last_kernel[self.socket] = inner
+        self.inner_pid = inner
         pid = host_pid(self.pidns, inner)
         self.process = ForkedKernel(pid)
         self.pid = pid
         self.pgid = pid  # the child called setsid()
         self.cwd = cwd
         return self.connection_info
+
+    inner_pid = -1   # the kernel's pid inside the sandbox, to ask the zygote how it ended
+
+    def _folders(self, kwargs: dict[str, Any]) -> tuple[str, list[str]]:
+        """The kernel's working folder and the folders it may write. Over IPC (how grading workers run) both are in
+        the folder of the kernel's sockets, which the worker made fresh for this submission (the kernel never works
+        in the folder where nbgrader writes the graded notebook); otherwise where nbclient says."""
+        ip = getattr(self.parent, "ip", "") if getattr(self.parent, "transport", "") == "ipc" else ""
+        if not ip:
+            return str(kwargs.get("cwd") or Path.cwd()), []
+        sockets = Path(ip).parent
+        home = sockets / "home"
+        home.mkdir(mode=0o700, exist_ok=True)
+        return str(home), [str(sockets)]
+
+    async def cleanup(self, restart: bool = False) -> None:
+        """After the kernel: nothing it started survives it (the zygote kills every process left in the sandbox)."""
+        with contextlib.suppress(OSError, ValueError):
+            _ask(self.socket, {"op": "clean"}, timeout=30)
+        await super().cleanup(restart)
 
     async def kill(self, restart: bool = False) -> None:
         """SIGKILL, then wait (briefly) until it is gone: jupyter_client would otherwise find it alive and sleep

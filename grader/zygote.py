@@ -1,20 +1,26 @@
 """The zygote: one long-lived process per grading worker that forks every process student code runs in.
 
-This file is run by path (``python zygote.py SOCKET [--preload] [--uid N] [--import-root DIR]``), usually inside a
+This file is run by path (``python zygote.py FD [--preload] [--uid N]``), usually inside a
 bubblewrap sandbox (:mod:`grader.sandbox`), and imports nothing from the ``grader`` package: inside the sandbox that
 package may be invisible. It imports the heavy modules once (numpy, torch, matplotlib, ipykernel) and then, for each
 request, forks a child that becomes either
 
 * ``spawn``: a brand-new IPython kernel (what nbgrader executes a notebook in), or
 * ``recheck``: a plain process that runs a notebook's student cells with all output discarded and then answers
-  function calls on a Unix socket (:mod:`grader.recheck`): arrays in, arrays out, nothing else.
+  function calls on a connected socket the grader hands over with the request (:mod:`grader.recheck`): arrays in,
+  arrays out, nothing else.
 
-Before each fork the zygote kills whatever the previous child left running in the sandbox and empties ``/tmp``, so
-nothing passes from one student to the next. Each child then limits itself (address space, CPU time, processes, file
-size, open files) and, when the zygote runs as root, drops to an unprivileged user id of its own, so that the process
-limit holds and the child can neither signal the zygote nor read files the grader did not hand it.
+The zygote listens on a socket it inherits as a file descriptor (``FD``): the grader bound it to a path outside every
+sandbox, so no process in here can reach, replace or take over the zygote's socket by a path, and each child closes
+it. Before each fork, and whenever the grader asks (``clean``: after every kernel and before the grader reads what a
+notebook produced), the zygote kills whatever its children left running in the sandbox and empties ``/tmp``, so
+nothing passes from one student to the next and nothing a student started outlives its notebook. Each child then
+limits itself (address space, CPU time, processes, file size, open files) and, when the zygote runs as root, drops
+to an unprivileged user id of its own, so that the process limit holds and the child can neither signal the zygote
+nor read files the grader did not hand it.
 
-Requests and answers are JSON lines on the zygote's Unix socket.
+Requests and answers are JSON lines on the zygote's Unix socket; a ``recheck`` request carries its socket as
+``SCM_RIGHTS`` ancillary data.
 """
 
 from __future__ import annotations
@@ -43,11 +49,22 @@ _exits: dict[int, int] = {}     # pid -> wait status of children that ended
 _children: set[int] = set()
 
 
-def read_message(conn: socket.socket) -> dict[str, Any]:
-    """One JSON line from ``conn`` (the zygote's protocol, both ends)."""
+MAX_REQUEST = 64 * 1024 * 1024   # a request carries a notebook's cells; nothing legitimate comes near this
+
+
+def read_message(conn: socket.socket, fds: list[int] | None = None) -> dict[str, Any]:
+    """One JSON line from ``conn`` (the zygote's protocol, both ends); file descriptors sent with its first bytes
+    are appended to ``fds`` when given (and closed when not)."""
     data = b""
-    while not data.endswith(b"\n"):
-        chunk = conn.recv(65536)
+    first = True
+    while not data.endswith(b"\n") and len(data) < MAX_REQUEST:
+        if first:
+            chunk, received, _, _ = socket.recv_fds(conn, 65536, 4)
+            for fd in received:
+                fds.append(fd) if fds is not None else os.close(fd)
+            first = False
+        else:
+            chunk = conn.recv(65536)
         if not chunk:
             break
         data += chunk
@@ -75,9 +92,10 @@ def describe_status(status: int | None) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------------ between children
 
 
-def _clean_slate(uid: int | None) -> None:
-    """Kill every process the previous children left behind; empty /tmp (a private tmpfs in the sandbox)."""
-    me = os.getpid()
+def _leftovers(uid: int | None) -> list[int]:
+    """Every process a child of ours left: in a sandbox (own pid namespace) every process but bwrap's init and the
+    zygote; outside one, our children and the processes of the students' user id."""
+    me, found = os.getpid(), []
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) in (1, me):
             continue
@@ -86,10 +104,25 @@ def _clean_slate(uid: int | None) -> None:
             owner = os.stat(f"/proc/{pid}").st_uid
         except FileNotFoundError:
             continue
-        # In a sandbox (own pid namespace) every other process is a student's; outside one, only our children are.
         if SANDBOXED or (uid is not None and owner == uid) or pid in _children:
+            found.append(pid)
+    return found
+
+
+def _clean_slate(uid: int | None) -> bool:
+    """Kill every process the previous children left behind, until none is left (a fork bomb forks while we look);
+    empty /tmp (a private tmpfs in the sandbox). True if nothing was left running."""
+    import time
+
+    for _ in range(200):
+        pids = _leftovers(uid)
+        if not pids:
+            break
+        for pid in pids:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
+        _reap()
+        time.sleep(0.002)
     _reap()
     if SANDBOXED:
         # The grader's own folders may be mounted below /tmp: keep those, empty the rest.
@@ -98,6 +131,7 @@ def _clean_slate(uid: int | None) -> None:
                 continue
             with contextlib.suppress(OSError):
                 shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+    return not _leftovers(uid)
 
 
 def _limit(limits: dict[str, int]) -> None:
@@ -118,11 +152,12 @@ def _become_student(request: dict[str, Any], uid: int | None) -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     cwd = request["cwd"]
     if uid is not None:
+        # The grader made these folders fresh for this child; never follow a link (nothing here should hold one).
         for path in [cwd, *request.get("own", [])]:
-            for folder, _, files in os.walk(path):
-                os.chown(folder, uid, uid)
-                for name in files:
-                    os.chown(os.path.join(folder, name), uid, uid)
+            for folder, folders, files in os.walk(path):
+                os.chown(folder, uid, uid, follow_symlinks=False)
+                for name in [*folders, *files]:
+                    os.chown(os.path.join(folder, name), uid, uid, follow_symlinks=False)
     _limit(request.get("limits", {}))
     env = {k: v for k, v in request.get("env", {}).items() if k in KEEP_ENV}
     env.update(HOME=cwd, TMPDIR="/tmp", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
@@ -154,12 +189,13 @@ def _run_kernel(request: dict[str, Any]) -> None:
     kernelapp.launch_new_instance()
 
 
-def _run_recheck(request: dict[str, Any]) -> None:
-    """Run the student cells with output discarded, then answer calls (recheck_server) until told to stop."""
+def _run_recheck(request: dict[str, Any], conn: socket.socket) -> None:
+    """Run the student cells with output discarded, then answer calls (recheck_server) on ``conn`` until the grader
+    hangs up."""
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import recheck_server  # next to this file, and like it importable without the grader package
 
-    recheck_server.main(request)
+    recheck_server.main(request, conn)
 
 
 def warm_up() -> None:
@@ -184,7 +220,7 @@ def warm_up() -> None:
     torch.set_rng_state(state)
 
 
-def serve(socket_path: str, preload: bool, uid: int | None) -> None:
+def serve(listen_fd: int, preload: bool, uid: int | None) -> None:
     import importlib
 
     # ipykernel selects matplotlib's inline backend through this variable; set it before matplotlib loads.
@@ -202,30 +238,39 @@ def serve(socket_path: str, preload: bool, uid: int | None) -> None:
     gc.collect()
     gc.freeze()
     signal.signal(signal.SIGCHLD, _reap)
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(socket_path)
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(socket_path)
-    server.listen(16)
+    server = socket.socket(fileno=listen_fd)   # bound and listening: the grader made it outside the sandbox
     print("ready " + os.readlink("/proc/self/ns/pid"), flush=True)
     while True:
         try:
             conn, _ = server.accept()
         except InterruptedError:
             continue
+        fds: list[int] = []
         with conn:
-            request = read_message(conn)
+            try:
+                request = read_message(conn, fds)
+            except (OSError, ValueError) as err:
+                request = {"op": "unreadable", "why": repr(err)[:300]}
             op = request.get("op")
+            if op != "recheck":
+                for fd in fds:
+                    os.close(fd)
             if op == "ping":
                 conn.sendall(b'{"ok": true}\n')
+                continue
+            if op == "clean":
+                conn.sendall(json.dumps({"ok": _clean_slate(uid)}).encode() + b"\n")
                 continue
             if op == "status":
                 _reap()
                 status = _exits.get(int(request["pid"]))
                 conn.sendall(json.dumps(describe_status(status)).encode() + b"\n")
                 continue
-            if op not in ("spawn", "recheck"):
-                conn.sendall(b'{"error": "unknown request"}\n')
+            if op not in ("spawn", "recheck") or (op == "recheck" and len(fds) != 1):
+                for fd in fds:
+                    os.close(fd)
+                answer = {"error": "unknown request", "op": str(op)[:40], "fds": len(fds), "why": request.get("why")}
+                conn.sendall(json.dumps(answer).encode() + b"\n")
                 continue
             _clean_slate(uid)
             pid = os.fork()
@@ -235,7 +280,10 @@ def serve(socket_path: str, preload: bool, uid: int | None) -> None:
                 code = 0
                 try:
                     _become_student(request, uid)
-                    (_run_kernel if op == "spawn" else _run_recheck)(request)
+                    if op == "spawn":
+                        _run_kernel(request)
+                    else:
+                        _run_recheck(request, socket.socket(fileno=fds[0]))
                 except SystemExit as exit_:
                     code = exit_.code if isinstance(exit_.code, int) else 1
                 except BaseException:  # the child must never return into the zygote's loop
@@ -246,6 +294,8 @@ def serve(socket_path: str, preload: bool, uid: int | None) -> None:
                     code = 70
                 finally:
                     os._exit(code)
+            for fd in fds:
+                os.close(fd)   # the child has its copy
             _children.add(pid)
             conn.sendall(json.dumps({"pid": pid}).encode() + b"\n")
 
@@ -253,8 +303,4 @@ def serve(socket_path: str, preload: bool, uid: int | None) -> None:
 if __name__ == "__main__":
     args = sys.argv[1:]
     uid_arg = args[args.index("--uid") + 1] if "--uid" in args else None
-    if "--import-root" in args:
-        # The folder that holds the grader package the coordinator runs: hidden test cells import that copy, never
-        # one an unrelated install in the virtual environment points to (the sandbox mounts only this one).
-        sys.path.insert(0, args[args.index("--import-root") + 1])
-    serve(args[0], "--preload" in args, int(uid_arg) if uid_arg else None)
+    serve(int(args[0]), "--preload" in args, int(uid_arg) if uid_arg else None)

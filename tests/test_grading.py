@@ -158,8 +158,8 @@ def test_the_integrity_recheck_flags_no_honest_submission(graded_class: GradedCl
 
     log = IntegrityLog(graded_class.root)
     assert not log.flagged(), log.flagged()[:3]
-    failed = [row for row in log.rows() if "grader error" in row["status"]]
-    assert not failed, failed[:3]
+    unverified = [(v.grade_id, v.reason) for *_, v in log.verdicts() if not v.verified]
+    assert not unverified, f"honest submissions' re-checks must finish: {unverified[:3]}"
     solution = [v for student, _, _, v in log.verdicts() if student == SOLUTION]
     assert len(solution) >= 56, "every hidden and visible test of every notebook is re-checked out of process"
     not_full = [v for v in solution if v.out_of_process != v.max_points]
@@ -169,17 +169,14 @@ def test_the_integrity_recheck_flags_no_honest_submission(graded_class: GradedCl
     assert classes <= {v.name for v in solution}, "classes and module-taking functions are re-checked too"
 
 
-# The one known case where the re-check sees less than the kernel: the mirror of a returned module is a copy, so a
-# Linear that shares storage with the embedding passed in looks independent out of process (README, "What it does not
-# protect against"). Any other test scoring higher outside the kernel is a fault of the grading environment.
-KINDER_OUTSIDE = {("m-linear_shares_storage", "linear_from_embedding_hidden")}
-
-
-def test_only_the_known_copy_case_scores_higher_outside_the_kernel(graded_class: GradedClass) -> None:
+def test_no_test_scores_higher_outside_the_kernel(graded_class: GradedClass) -> None:
+    """Honest code scores the same both ways: a visible test that scores higher on the grader's side says the grading
+    environment differs (hidden tests run only there). The one case that used to — a Linear that shares storage with
+    the embedding passed in, which a copied mirror made look independent — is a view of the argument here too."""
     from grader.integrity import IntegrityLog
 
     log = IntegrityLog(graded_class.root)
-    higher = {(row["student"], row["test"]) for row in log.environment()}
-    assert higher == KINDER_OUTSIDE, sorted(higher - KINDER_OUTSIDE)[:5] or "the known case is no longer reported"
-    assert "grading environment" in log.summary()
-
+    assert not log.environment(), log.environment()[:3]
+    assert "grading environment" not in log.summary()
+    mutant = graded_class.grades("m-linear_shares_storage", "01_lookup")["linear_from_embedding_hidden"]
+    assert mutant[0] < mutant[1], f"a Linear that shares the embedding's storage must lose points: {mutant}"

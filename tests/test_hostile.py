@@ -133,10 +133,56 @@ def test_attacks_that_gain_in_the_kernel_are_flagged_with_a_reason(corpus: Corpu
     assert notes and all("Integrity check" in note for note in notes), "the feedback must say why points went"
 
 
+@pytest.mark.parametrize("case", [c for c in CASES if c.expect == "unverified"], ids=_case_ids)
+def test_a_recheck_that_cannot_finish_fails_closed_and_is_reported_for_review(corpus: Corpus, case: Case) -> None:
+    log = IntegrityLog(corpus.root)
+    student = f"h-{case.name}"
+    rows = [r for r in log.unverified() if r["student"] == student]
+    assert rows, f"{case.name} ({case.what}) stopped the re-check but nothing is reported as could not be verified"
+    assert not [r for r in log.flagged() if r["student"] == student], "not verified is not the same as flagged"
+    assert student in log.summary() and "could not be verified" in log.summary()
+    nb = corpus.autograded(student)
+    notes = ["".join(o.get("text", "") for o in c.outputs if o.output_type == "stream") for c in nb.cells
+             if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade_id") in {r["test"] for r in rows}]
+    assert notes and all("could not be completed" in note for note in notes), "the feedback says why points went"
+
+
+def test_a_hostile_notebook_costs_at_most_its_own_budget(corpus: Corpus) -> None:
+    """Hanging the re-check costs that student's notebook its deadline, not the run: it ends like any other."""
+    assert corpus.outcomes["h-hang-the-recheck"].ok
+    assert corpus.outcomes["h-hang-the-recheck"].seconds < 10 * CELL_SECONDS
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if "leak" in c.tags], ids=_case_ids)
+def test_nothing_outside_the_sandbox_is_read_through_what_the_student_left(corpus: Corpus, case: Case) -> None:
+    """The student's feedback holds their notebook's page and nothing else: no file the grader's side was led to
+    copy, no hidden test or reference source, no root-only file."""
+    student = f"h-{case.name}"
+    feedback = corpus.root / "feedback" / student / ASSIGNMENT
+    assert sorted(p.name for p in feedback.iterdir()) == [f"{NOTEBOOK}.html"], sorted(feedback.iterdir())
+    page = (feedback / f"{NOTEBOOK}.html").read_text(encoding="utf-8")
+    for secret in ("def grade_", "BEGIN HIDDEN TESTS", "from grader", "root:", "BEGIN SOLUTION"):
+        assert secret not in page, f"{case.name}: the feedback page shows {secret!r}"
+
+
+def test_no_link_the_students_left_is_in_the_workspace(corpus: Corpus) -> None:
+    links = [p for p in corpus.root.rglob("*") if p.is_symlink()]
+    assert not links, links[:5]
+
+
+def test_student_scripts_do_not_run_in_the_feedback_page(corpus: Corpus) -> None:
+    page = (corpus.root / "feedback" / "h-script-in-output" / ASSIGNMENT / f"{NOTEBOOK}.html").read_text()
+    assert "<script>document.title" not in page and "onerror=" not in page, "student HTML must be sanitised"
+    assert "document.title = 'PWNED';\n" not in page, "a JavaScript output must not be put in a script"
+
+
 def test_no_honest_submission_is_flagged(corpus: Corpus) -> None:
     honest = {*corpus.twin_of.values(), *(f"h-{c.name}" for c in CASES if c.expect == "same")}
-    flagged = {r["student"] for r in IntegrityLog(corpus.root).flagged()}
+    log = IntegrityLog(corpus.root)
+    flagged = {r["student"] for r in log.flagged()}
     assert not honest & flagged, f"honest submissions flagged: {sorted(honest & flagged)}"
+    unverified = {r["student"] for r in log.unverified()}
+    assert not honest & unverified, f"honest submissions not verified: {sorted(honest & unverified)}"
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if "crash" in c.tags], ids=_case_ids)

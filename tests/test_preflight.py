@@ -1,8 +1,8 @@
 """A broken grading environment stops the run before the first student, saying what broke and how to fix it.
 
-The break is a real one an instructor can make: a hidden test that imports a module of the grader which the kernel's
-sandbox does not hold. In the kernel every test of that notebook then fails (a class of zeros), out of process it
-passes (the trusted side has the whole package) — the pre-flight check must catch both and grade no one."""
+The break is a real one an instructor can make: a reference implementation edited so that it disagrees with the
+solution notebook. The hidden tests then take points from the instructor's own solution — a class of wrong grades —
+and the pre-flight check must catch it and grade no one."""
 
 from __future__ import annotations
 
@@ -20,10 +20,17 @@ from grader.submissions import fill
 from tests.helpers import copy_repo
 
 
-def test_an_import_that_fails_in_the_sandbox_stops_grading_before_any_student(tmp_path: Path) -> None:
+def test_a_reference_that_disagrees_with_the_solution_stops_grading_before_any_student(tmp_path: Path) -> None:
     repo = copy_repo(tmp_path / "checkout")
-    hidden = repo / "grader" / "hidden" / "lookup.py"
-    hidden.write_text(hidden.read_text() + "\nimport grader.fingerprint  # noqa: F401 -- not in the kernel's sandbox\n")
+    reference = repo / "grader" / "reference" / "lookup.py"
+    reference.write_text(reference.read_text() + """
+
+_one_hot = one_hot
+
+
+def one_hot(ids, num_classes):   # an edit gone wrong: the reference is off by one
+    return _one_hot((np.asarray(ids) + 1) % num_classes, num_classes)
+""")
     lookup = notebook_index()["01_lookup"]
     export = tmp_path / "lms.zip"
     with zipfile.ZipFile(export, "w") as archive:
@@ -34,9 +41,8 @@ def test_an_import_that_fails_in_the_sandbox_stops_grading_before_any_student(tm
                           cwd=repo, env=env, capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
     assert "grading environment is broken" in done.stderr and "No student has been graded" in done.stderr
-    assert "No module named 'grader.fingerprint'" in done.stderr, done.stderr[-2000:]
-    assert "KERNEL_VISIBLE" in done.stderr, "the message says where to look"
-    assert "out of process" in done.stderr, "a test scoring higher outside the kernel is named"
+    assert "one_hot_hidden" in done.stderr and "out of process" in done.stderr, done.stderr[-2000:]
+    assert "grader/reference/" in done.stderr, "the message says where to look"
     assert "Traceback" not in done.stderr
     left = set(Path(tempfile.gettempdir()).glob("grader-worker-*")) - scratch_before
     assert not left, f"the workers' scratch folders (a student's notebook each) were left behind: {sorted(left)}"

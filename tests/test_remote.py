@@ -8,16 +8,20 @@ nothing the sandbox sends may make the grader build a class of its choosing.
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import textwrap
+import threading
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from grader.recheck import recheck_process
+from grader.recheck_server import send
 from grader.reference import tied as ref
 from grader.remote import GraderCodec, RemoteError, RemoteFunction, Session, torch_class
 from grader.sandbox import Isolation, Limits
@@ -100,6 +104,22 @@ STUDENT = textwrap.dedent('''
         return GRADER_VISIBLE
 
 
+    def linear_viewing(emb):
+        linear = nn.Linear(*emb.weight.shape, bias=False)
+        linear.weight = nn.Parameter(emb.weight.T)   # a view of the embedding's table: shares its storage
+        return linear
+
+
+    def linear_copying(emb):
+        linear = nn.Linear(*emb.weight.shape, bias=False)
+        linear.weight = nn.Parameter(emb.weight.detach().T.clone())
+        return linear
+
+
+    def draw(n):
+        return torch.rand(n), np.random.rand(n)
+
+
     def objects_left_to_the_collector():
         import gc
         return gc.get_freeze_count(), len(gc.get_objects())
@@ -108,18 +128,14 @@ STUDENT = textwrap.dedent('''
 
 @pytest.fixture(scope="module")
 def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
-    box = tmp_path_factory.mktemp("remote") / "rbox"   # as a grading worker lays it out (grader.executor)
-    work = box / "work"
-    work.mkdir(parents=True)
-    zygote = Zygote(box / "zygote.sock", Isolation(limits=Limits()), "recheck", writable=[work])
-    path = work / "calls.sock"
-    child = zygote.spawn("recheck", cells=[STUDENT], tests=[], plain=[], socket=str(path), cwd=str(work),
-                         limits=Limits().as_dict(), env={}, cell_seconds=60)
-    session = Session(path, time.monotonic() + 120)
-    assert session.conn is not None, session.lost
-    yield session
-    session.close()
-    child.kill()
+    root = tmp_path_factory.mktemp("remote")   # as a grading worker lays it out (grader.executor)
+    (root / "control").mkdir(mode=0o700)
+    work = root / "rwork"
+    work.mkdir()
+    zygote = Zygote(root / "control" / "recheck.sock", Isolation(limits=Limits()), "recheck", writable=[work])
+    with recheck_process(zygote, work, Limits().as_dict(), 60, time.monotonic() + 300, [STUDENT]) as session:
+        assert session.conn is not None, session.lost
+        yield session
     zygote.stop()
 
 
@@ -228,8 +244,77 @@ def test_the_sandbox_cannot_make_the_grader_build_a_class_of_its_choosing(sessio
                     "buffers": [], "children": []})
 
 
-def test_a_lost_sandbox_is_an_error_not_a_hang(tmp_path: Path) -> None:
-    lost = Session(tmp_path / "nobody.sock", time.monotonic() + 0.3)
-    call: Callable[..., object] = lost.subject("TinyLM")
-    with pytest.raises(RemoteError, match="did not finish"):
-        call(3, 2)
+def test_a_lost_sandbox_is_an_error_not_a_hang() -> None:
+    ours, theirs = socket.socketpair()
+    with theirs:
+        started = time.monotonic()
+        lost = Session(ours, started + 0.3)   # the other end never says hello
+        assert time.monotonic() - started < 2, "waiting for the student cells must end at the deadline"
+        with pytest.raises(RemoteError, match="did not finish"):
+            lost.subject("TinyLM")
+
+
+def test_a_sandbox_that_trickles_its_answer_is_cut_off_at_the_deadline() -> None:
+    """Timeouts are for the whole answer, not per recv(): one byte at a time does not keep the grader waiting."""
+    ours, theirs = socket.socketpair()
+    done = threading.Event()
+
+    def trickle() -> None:
+        send(theirs, {"ready": True})
+        while not done.is_set():
+            with contextlib.suppress(OSError):
+                theirs.send(b"\x00")
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=trickle, daemon=True)
+    thread.start()
+    try:
+        session = Session(ours, time.monotonic() + 1.0)
+        started = time.monotonic()
+        with pytest.raises(RemoteError, match="did not answer in time"):
+            session.subject("one_hot")
+        assert time.monotonic() - started < 3
+        with pytest.raises(RemoteError):   # and the session stays lost: nothing after it is believed
+            session.subject("one_hot")
+    finally:
+        done.set()
+        thread.join()
+        theirs.close()
+
+
+def test_a_malformed_hello_is_a_lost_sandbox() -> None:
+    ours, theirs = socket.socketpair()
+    with theirs:
+        send(theirs, {"ready": "yes", "tests": {"one_hot_visible": ""}})   # the old protocol's list of tests
+        session = Session(ours, time.monotonic() + 2)
+        assert session.conn is None and session.lost
+
+
+def test_a_result_that_views_an_argument_shares_its_storage_here_too(session: Session) -> None:
+    """A student's layer that wraps ``emb.weight.T`` changes when the embedding does, here as over there: what a
+    hidden test checks of sharing holds on the mirror (a copy would look independent and score higher)."""
+    for name, shared in (("linear_viewing", True), ("linear_copying", False)):
+        emb = nn.Embedding(5, 3)
+        linear = session.subject(name)(emb)
+        torch.testing.assert_close(linear.weight.detach(), emb.weight.detach().T)
+        with torch.no_grad():
+            emb.weight.add_(1.0)
+        moved = torch.equal(linear.weight.detach(), emb.weight.detach().T)
+        assert moved is shared, f"{name}: the mirror's weight {'must' if shared else 'must not'} follow the embedding"
+
+
+def test_the_random_generators_go_on_across_the_sandbox_as_in_one_process(session: Session) -> None:
+    """Seeded here, drawn over there, drawn here again: the same numbers as one process would give."""
+    import numpy as np
+
+    torch.manual_seed(7)
+    np.random.seed(7)
+    remote_t, remote_n = session.subject("draw")(3)
+    after_t, after_n = torch.rand(2), np.random.rand(2)
+    torch.manual_seed(7)
+    np.random.seed(7)
+    local_t, local_n = torch.rand(3), np.random.rand(3)
+    torch.testing.assert_close(remote_t, local_t)
+    np.testing.assert_array_equal(remote_n, local_n)
+    torch.testing.assert_close(after_t, torch.rand(2))
+    np.testing.assert_array_equal(after_n, np.random.rand(2))

@@ -180,8 +180,8 @@ def _grade_embedding_function(name: str, fn: Callable[..., Any], points: float) 
         E = random_table(gen, 10, 3)
         ids = with_duplicates_and_largest(gen, 10)
         ids_before, E_before = ids.copy(), E.copy()
-        expect_array(call(name, fn, ids, E), ref.embed_lookup(ids, E_before), fmt_call(name, ids_before, E_before),
-                     exact=True)
+        expect_array(call(name, fn, ids, E, mutates=(0, 1)), ref.embed_lookup(ids, E_before),
+                     fmt_call(name, ids_before, E_before), exact=True)
         expect(np.array_equal(ids, ids_before) and np.array_equal(E, E_before),
                f"{fmt_call(name, ids_before, E_before)} changed its inputs in place; a lookup must not modify "
                "the ids or the table.")

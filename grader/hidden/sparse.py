@@ -259,8 +259,8 @@ def grade_sparse_sgd_step(sparse_sgd_step: Callable[..., Any], points: float = 2
         expected_E = before.copy()
         expected_rows = ref.sparse_sgd_step(expected_E, ids, g, lr, pad)
         c = fmt_call(name, before, ids, g, lr) if pad is None else fmt_call(name, before, ids, g, lr, padding_idx=pad)
-        returned = call(name, sparse_sgd_step, E, ids, g, lr) if pad is None else call(
-            name, sparse_sgd_step, E, ids, g, lr, pad)
+        returned = call(name, sparse_sgd_step, E, ids, g, lr, mutates=(0,)) if pad is None else call(
+            name, sparse_sgd_step, E, ids, g, lr, pad, mutates=(0,))
         expect(not np.array_equal(E, before) or np.array_equal(expected_E, before),
                f"{c} did not change E: update it in place (E[rows] -= ...), do not build a new array.")
         expect_array(E, expected_E, f"E after {c}", rtol=1e-6, atol=1e-7,
@@ -284,7 +284,7 @@ def grade_sparse_sgd_step(sparse_sgd_step: Callable[..., Any], points: float = 2
         E = random_table(gen, 40, 4, np.float64)
         ids = np.array([[3, 7], [7, 39]])
         before = E.copy()
-        call(name, sparse_sgd_step, E, ids, _grad(gen, ids, 4), 0.5)
+        call(name, sparse_sgd_step, E, ids, _grad(gen, ids, 4), 0.5, mutates=(0,))
         unused = np.setdiff1d(np.arange(40), ids)
         expect_array(E[unused], before[unused], f"the rows not in ids after {fmt_call(name, before, ids, 'g', 0.5)}",
                      exact=True, hint="Only rows 3, 7 and 39 may change.")
