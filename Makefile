@@ -17,7 +17,8 @@ RUN    := PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python
 setup: $(STAMP)
 
 # System packages: bubblewrap (the sandbox every submission runs in; grading refuses to run without it unless told
-# --no-sandbox) and a PostgreSQL server (to prove the gradebook works there). Installed with apt when missing and
+# --no-sandbox), a PostgreSQL server (to prove the gradebook works there) and Chromium (to prove feedback pages run
+# no student script). Installed with apt when missing and
 # possible (root on Debian/Ubuntu); otherwise `make` says what to install.
 sandbox:
 	@if ! command -v bwrap >/dev/null; then \
@@ -34,6 +35,13 @@ system: sandbox
 			echo "installing postgresql (Debian package) for the tests"; \
 			DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >/dev/null; \
 		else echo "note: no PostgreSQL server binaries; tests/test_postgres.py will be skipped"; fi; \
+	fi
+	@if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing chromium (Debian package) for the tests that open pages in a browser"; \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null \
+				|| { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }; \
+		else echo "note: no Chromium; tests/test_feedback_browser.py will be skipped"; fi; \
 	fi
 
 $(STAMP): requirements.txt pyproject.toml

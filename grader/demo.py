@@ -56,7 +56,7 @@ PERSONAS: tuple[Persona, ...] = (
             stop_after=("embed_lookup", "sparse_embedding_grad", "count_parameters", "rope_angles", "alibi_bias",
                         "factorized_embedding"),
             written=False),
-    Persona("mallory", "cheats: calls the grader's reference, patches the hidden tests' scoring",
+    Persona("mallory", "cheats: rewrites the test cells into `pass`, patches the hidden tests' scoring",
             attacks=DEMO_ATTACKS),
 )
 

@@ -124,6 +124,7 @@ class FeedbackExporter(HTMLExporter):
         highlight_code = self.filters.get("highlight_code",
                                           RememberingHighlight2HTML(pygments_lexer=lexer, parent=self))
         resources = self._init_resources(resources)
+        resources["should_sanitize_html"] = self.sanitize_html   # (what HTMLExporter.from_notebook_node sets)
         filter_data_type = WidgetsDataTypeFilter(notebook_metadata=self._nb_metadata, parent=self,
                                                  resources=resources)
         self.register_filter("highlight_code", highlight_code)

@@ -515,4 +515,6 @@ UNREADABLE: dict[str, Callable[[], bytes]] = {
     "invalid-json": _transformed(_not_json),
     "not-a-notebook": _transformed(_not_a_notebook),
 }
-DEMO_ATTACKS = {"one_hot": IMPORT_REFERENCE, "embed_lookup": PATCH_SCORE}
+# What gains in the kernel, for the demo's cheating student: the test cells rewritten into `pass` (caught by the
+# re-check, which runs them outside), and the hidden tests' scoring patched (which gains nothing: there is none).
+DEMO_ATTACKS = {"one_hot": REWRITE_TESTS, "embed_lookup": PATCH_SCORE}

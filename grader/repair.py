@@ -6,7 +6,8 @@ cells in a row are unrecognised. :func:`restore_metadata` works on a copy of the
 without metadata to the released notebook — by cell id, then by the ``def``/``class`` line an answer cell starts
 with, then by identical source — and copies the released metadata onto it. Graded cells that are still missing
 are inserted from the release (test cells verbatim, answer cells as the unanswered stub), each after the cell that
-precedes it in the release. The notes say what was done, for the report.
+precedes it in the release. A cell carrying the metadata of a grade id the notebook does not have (pasted from
+another notebook) becomes a plain cell. The notes say what was done, for the report.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def _first_definition(cell: NotebookNode) -> str | None:
 
 def restore_metadata(submitted: NotebookNode, release: NotebookNode) -> list[str]:
     """Repair ``submitted`` in place against ``release``; return what was repaired (empty: nothing to do)."""
-    notes = _deduplicate(submitted)
+    notes = _deduplicate(submitted) + _unknown_grade_ids(submitted, release)
     graded = [c for c in release.cells if _grade_id(c)]
     present = {_grade_id(c) for c in submitted.cells if _grade_id(c)}
     wanted = [c for c in graded if _grade_id(c) not in present]
@@ -92,6 +93,25 @@ def _deduplicate(submitted: NotebookNode) -> list[str]:
     if not copies:
         return []
     return [f"graded cell(s) {', '.join(sorted(set(copies)))} appeared more than once: the last copy was graded"]
+
+
+def _unknown_grade_ids(submitted: NotebookNode, release: NotebookNode) -> list[str]:
+    """Cells whose nbgrader metadata names a grade id this notebook does not have (pasted from another notebook):
+    nbgrader cannot grade a notebook with one at all. They become plain cells, their code kept."""
+    known = {_grade_id(c) for c in release.cells if _grade_id(c)}
+    unknown = []
+    for cell in submitted.cells:
+        meta = cell.get("metadata", {}).get("nbgrader")
+        if meta is None:
+            continue
+        grade_id = meta.get("grade_id") if isinstance(meta, dict) else "?"
+        if grade_id and grade_id not in known:
+            cell.metadata.pop("nbgrader")
+            unknown.append(str(grade_id))
+    if not unknown:
+        return []
+    return [f"cell(s) with grade id(s) {', '.join(sorted(set(unknown)))}, which this notebook does not have (pasted "
+            "from another notebook?), were graded as plain cells"]
 
 
 def repair_bytes(data: bytes, release_path: str) -> tuple[bytes, list[str]]:

@@ -1,0 +1,78 @@
+"""Student content in a feedback page is inert, proven in a real browser (headless Chromium).
+
+A feedback page is opened by the student and by the instructor (formgrader serves pages from its own origin). Every
+way a notebook can carry a script — an HTML output with ``<script>`` and an ``onerror`` handler, a JavaScript
+output, Markdown with raw HTML, in outputs and in the student's own Markdown cells — tries to change the page's
+title. The page our exporter writes must keep its title; the same notebook rendered by nbconvert without
+sanitising must lose it (so the probe can tell).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbconvert.exporters import HTMLExporter
+
+from grader.feedback import FeedbackExporter
+
+MARK = "PWNED"
+SCRIPT = f"document.title = '{MARK}';"
+
+
+def _chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if not found:
+        pytest.skip("Chromium is not installed (`make test` installs the Debian package)")
+    return found
+
+
+def _output(data: dict[str, str]) -> nbformat.NotebookNode:
+    return nbformat.v4.new_code_cell("display(...)", outputs=[nbformat.v4.new_output("display_data", data=data)])
+
+
+# Each way a notebook can carry a script, alone in a notebook of its own.
+VECTORS = {
+    "an HTML output with a script": _output({"text/html": f"<script>{SCRIPT}</script><b>bold</b>"}),
+    "an HTML output with an event handler": _output({"text/html": f"<img src=x onerror=\"{SCRIPT}\">"}),
+    "a JavaScript output": _output({"application/javascript": SCRIPT}),
+    "a Markdown output with a script": _output({"text/markdown": f"<script>{SCRIPT}</script> *md*"}),
+    "the student's Markdown with a script": nbformat.v4.new_markdown_cell(f"My notes <script>{SCRIPT}</script>"),
+    "the student's Markdown with an event handler": nbformat.v4.new_markdown_cell(
+        f"<svg onload=\"{SCRIPT}\"></svg> <img src=x onerror=\"{SCRIPT}\">"),
+}
+
+
+def _title_after_load(chromium: str, page: Path, profile: Path) -> str:
+    """The page's title once Chromium has loaded it and run whatever it would run (offline, 3 s of page time)."""
+    done = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                           f"--user-data-dir={profile}", "--virtual-time-budget=3000", "--dump-dom", page.as_uri()],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    head = done.stdout.split("</title>")[0]
+    return head.rsplit(">", 1)[-1]
+
+
+@pytest.mark.parametrize("vector", VECTORS)
+def test_student_scripts_never_run_in_a_feedback_page(vector: str, tmp_path: Path) -> None:
+    chromium = _chromium()
+    nb = nbformat.v4.new_notebook(cells=[VECTORS[vector]])
+    ours, _ = FeedbackExporter(template_name="lab").from_notebook_node(nb)
+    unsafe, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
+    (tmp_path / "ours.html").write_text(ours, encoding="utf-8")
+    (tmp_path / "unsafe.html").write_text(unsafe, encoding="utf-8")
+    assert _title_after_load(chromium, tmp_path / "unsafe.html", tmp_path / "p1") == MARK, (
+        f"the probe must see {vector} run in an unsanitised page, or it proves nothing")
+    assert _title_after_load(chromium, tmp_path / "ours.html", tmp_path / "p2") != MARK, (
+        f"{vector} ran in the feedback page")
+
+
+def test_sanitised_pages_still_show_the_students_harmless_html() -> None:
+    nb = nbformat.v4.new_notebook(cells=[VECTORS["an HTML output with a script"],
+                                         nbformat.v4.new_markdown_cell("Some **bold** notes <b>here</b>")])
+    ours, _ = FeedbackExporter(template_name="lab").from_notebook_node(nb)
+    assert "<b>bold</b>" in ours and "<strong>bold</strong>" in ours and "<b>here</b>" in ours
