@@ -89,7 +89,7 @@ def grade_and_report(
     from grader.integrity import IntegrityLog
 
     report = IntegrityLog(root)
-    _print_rows(f"integrity: {len(report.flagged())} hidden test(s) scored lower outside the student's kernel; the "
+    _print_rows(f"integrity: {len(report.flagged())} test(s) scored lower outside the student's kernel; the "
                 f"lower score counts: {report.csv_path}", report.flagged())
     _print_rows(f"could not be verified: {len(report.unverified())} test(s) whose re-check outside the student's "
                 "kernel did not finish (a deadline, a lost process, an error); the lower score counts until you review "
