@@ -110,8 +110,9 @@ def _print_rows(title: str, rows: list[dict]) -> None:
         print(title)
     for row in rows:
         reason = f" — {row['reason'][:160]}" if not row["status"].startswith(ENVIRONMENT) else ""
-        print(f"  {row['student']} {row['notebook']} {row['test']}: {row['in_kernel']:g} in the kernel, "
-              f"{row['out_of_process']:g} out of process{reason}")
+        kernel = "a hidden test" if row["in_kernel"] is None else f"{row['in_kernel']:g} in the kernel"
+        print(f"  {row['student']} {row['notebook']} {row['test']}: {kernel}, {row['out_of_process']:g} out of "
+              f"process{reason}")
 
 
 def check_gradebook_reachable(db_url: str | None) -> None:
