@@ -36,6 +36,10 @@ c.OverwriteCells.add_missing_cells = True
 c.Autograde.autograde_preprocessors = [ResilientExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutputSize,
                                        SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
 
+# Student content (Markdown, HTML and JavaScript outputs) is shown inert in every page rendered from a notebook:
+# feedback, and formgrader's views of submissions, which use nbconvert's HTMLExporter with this configuration.
+c.HTMLExporter.sanitize_html = True
+
 # Feedback shows each hidden test by its name, points and report, never its source (nbgrader#917).
 c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
 c.GenerateFeedback.exporter_class = FeedbackExporter  # HTMLExporter whose templates are compiled once per process

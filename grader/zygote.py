@@ -152,12 +152,10 @@ def _become_student(request: dict[str, Any], uid: int | None) -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     cwd = request["cwd"]
     if uid is not None:
-        # The grader made these folders fresh for this child; never follow a link (nothing here should hold one).
+        # The grader made these folders fresh for this student: hand over the folders themselves, never what a link
+        # in them points to, and nothing below them (what is there, this student's earlier kernel made).
         for path in [cwd, *request.get("own", [])]:
-            for folder, folders, files in os.walk(path):
-                os.chown(folder, uid, uid, follow_symlinks=False)
-                for name in [*folders, *files]:
-                    os.chown(os.path.join(folder, name), uid, uid, follow_symlinks=False)
+            os.chown(path, uid, uid, follow_symlinks=False)
     _limit(request.get("limits", {}))
     env = {k: v for k, v in request.get("env", {}).items() if k in KEEP_ENV}
     env.update(HOME=cwd, TMPDIR="/tmp", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
