@@ -294,18 +294,28 @@ def match_notebooks(task: Task) -> tuple[dict[str, bytes], list[str], str]:
     return notebooks, notes, ""
 
 
+MAX_SOURCE = 2 * 1024**2   # characters of cell source per notebook: the course's notebooks hold ~60 000
+
+
 def unreadable_notebooks(notebooks: dict[str, bytes]) -> list[str]:
-    """Why each submitted notebook cannot be read as a notebook (empty list: all fine)."""
+    """Why each submitted notebook cannot be graded as a notebook (empty list: all fine): not a notebook, or more
+    source than any notebook of the course could need (which would cost minutes of a worker's time to grade)."""
     import nbformat
 
     problems = []
     for name, data in sorted(notebooks.items()):
         try:
-            nbformat.reads(data.decode("utf-8"), as_version=4)
+            nb = nbformat.reads(data.decode("utf-8"), as_version=4)
         except Exception as err:  # any reason a file is not a notebook is reported, none is fatal
             reason = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
             problems.append(f"{name}.ipynb is not a readable notebook ({reason}); the file may be damaged or "
                             "not a notebook: ask the student for a new copy")
+            continue
+        size = sum(len(cell.get("source", "")) for cell in nb.get("cells", []))
+        if size > MAX_SOURCE:
+            problems.append(f"{name}.ipynb holds {size / 1024**2:.1f} MB of code and text in its cells, more than the "
+                            f"{MAX_SOURCE / 1024**2:g} MB a notebook may hold here; not graded: ask the student for "
+                            "the notebook without what was pasted into it")
     return problems
 
 

@@ -419,6 +419,12 @@ def _pasted_grade_cell(nb: NotebookNode) -> NotebookNode:
     return nb
 
 
+def _huge_source(nb: NotebookNode) -> NotebookNode:
+    """6 MB of code pasted into a cell."""
+    nb.cells.append(nbformat.v4.new_code_cell("# " + "x" * 6_000_000))
+    return nb
+
+
 def _not_json(_: NotebookNode) -> bytes:
     return b'{"cells": [ this is not JSON'
 
@@ -514,6 +520,7 @@ CASES: tuple[Case, ...] = (
 UNREADABLE: dict[str, Callable[[], bytes]] = {
     "invalid-json": _transformed(_not_json),
     "not-a-notebook": _transformed(_not_a_notebook),
+    "six-mb-of-source": _transformed(_huge_source),
 }
 # What gains in the kernel, for the demo's cheating student: the test cells rewritten into `pass` (caught by the
 # re-check, which runs them outside), and the hidden tests' scoring patched (which gains nothing: there is none).
