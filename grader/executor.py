@@ -294,7 +294,7 @@ def match_notebooks(task: Task) -> tuple[dict[str, bytes], list[str], str]:
     return notebooks, notes, ""
 
 
-MAX_SOURCE = 2 * 1024**2   # characters of cell source per notebook: the course's notebooks hold ~60 000
+MAX_SOURCE = 2 * 1024**2   # characters of cell source per notebook: the course's notebooks hold at most ~30 000
 
 
 def unreadable_notebooks(notebooks: dict[str, bytes]) -> list[str]:
