@@ -146,15 +146,20 @@ class Zygote:
     def spawn(self, op: str, connection: socket.socket | None = None, **request: Any) -> ForkedKernel:
         """Ask for a child (``spawn``: a kernel; ``recheck``: a re-check process that answers on ``connection``, one
         end of a socket pair that travels with the request) and track it."""
-        inner = request_pid(str(self.socket_path), {"op": op, **request}, connection)
-        return ForkedKernel(host_pid(self.pidns, inner))
+        inner, pidns = request_pid(str(self.socket_path), {"op": op, **request}, connection)
+        return ForkedKernel(host_pid(pidns, inner))
 
     def clean(self) -> None:
-        """Kill everything the children left running in the sandbox and empty its ``/tmp``; raise if something
-        survived (the caller then treats the submission as not gradable and the worker as suspect)."""
-        answer = _ask(str(self.socket_path), {"op": "clean"}, timeout=30)
-        if not answer.get("ok"):
-            raise RuntimeError(f"processes of the previous student survived the clean-up ({answer})")
+        """Kill everything the children left running in the sandbox and empty its ``/tmp``. Should anything survive
+        (a process the kernel cannot kill), or the zygote not answer, the whole sandbox is ended and started afresh:
+        every process in its PID namespace dies with it."""
+        try:
+            ok = bool(_ask(str(self.socket_path), {"op": "clean"}, timeout=30).get("ok"))
+        except (OSError, ValueError):
+            ok = False
+        if not ok:
+            self.stop()
+            self.start()
 
 
 def _ask(socket_path: str, request: dict[str, Any], timeout: float | None = None,
@@ -173,11 +178,13 @@ def _ask(socket_path: str, request: dict[str, Any], timeout: float | None = None
         return read_message(conn)
 
 
-def request_pid(socket_path: str, request: dict[str, Any], connection: socket.socket | None = None) -> int:
+def request_pid(socket_path: str, request: dict[str, Any], connection: socket.socket | None = None
+                ) -> tuple[int, str]:
+    """A new child of the zygote: its pid inside the sandbox and the sandbox's pid namespace."""
     answer = _ask(socket_path, request, connection=connection)
     if "pid" not in answer:
         raise RuntimeError(f"the kernel server refused: {answer}")
-    return int(answer["pid"])
+    return int(answer["pid"]), str(answer.get("pidns", ""))
 
 
 def child_status(socket_path: str, inner_pid: int) -> dict[str, Any]:
@@ -273,7 +280,6 @@ class WarmKernelProvisioner(LocalProvisioner):
     """``LocalProvisioner`` whose kernels are forked by a zygote with numpy, torch and matplotlib imported."""
 
     socket = Unicode("", config=True, help="Unix socket of the zygote (grader.warm.Zygote)")
-    pidns = Unicode("", config=True, help="the zygote's pid namespace (pid:[inode])")
     limits = Unicode("{}", config=True, help="resource limits for the kernel, JSON (grader.sandbox.Limits)")
 
     async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> KernelConnectionInfo:
@@ -284,10 +290,10 @@ class WarmKernelProvisioner(LocalProvisioner):
         # The connection file lies where jupyter_client put it, outside the sandbox: its contents travel with the
         # request, and the kernel writes its own copy inside.
         connection = Path(argv[argv.index("-f") + 1]).read_text() if "-f" in argv else None
-        inner = request_pid(self.socket, {"op": "spawn", "argv": argv, "cwd": cwd, "own": own, "env": env,
-                                          "connection": connection, "limits": json.loads(self.limits)})
+        inner, pidns = request_pid(self.socket, {"op": "spawn", "argv": argv, "cwd": cwd, "own": own, "env": env,
+                                                 "connection": connection, "limits": json.loads(self.limits)})
         self.inner_pid = inner
-        pid = host_pid(self.pidns, inner)
+        pid = host_pid(pidns, inner)
         self.process = ForkedKernel(pid)
         self.pid = pid
         self.pgid = pid  # the child called setsid()
@@ -390,7 +396,6 @@ def install_kernelspec(jupyter_dir: Path, zygote: Zygote) -> Path:
         "language": "python",
         "metadata": {"kernel_provisioner": {"provisioner_name": KERNEL_NAME,
                                             "config": {"socket": str(zygote.socket_path),
-                                                       "pidns": zygote.pidns,
                                                        "limits": json.dumps(zygote.isolation.limits.as_dict())}}},
     }, indent=1))
     paths = [str(jupyter_dir), *filter(None, os.environ.get("JUPYTER_PATH", "").split(os.pathsep))]

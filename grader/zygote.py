@@ -295,7 +295,7 @@ def serve(listen_fd: int, preload: bool, uid: int | None) -> None:
             for fd in fds:
                 os.close(fd)   # the child has its copy
             _children.add(pid)
-            conn.sendall(json.dumps({"pid": pid}).encode() + b"\n")
+            conn.sendall(json.dumps({"pid": pid, "pidns": os.readlink("/proc/self/ns/pid")}).encode() + b"\n")
 
 
 if __name__ == "__main__":
