@@ -425,6 +425,15 @@ def _huge_source(nb: NotebookNode) -> NotebookNode:
     return nb
 
 
+def _slow_cells(nb: NotebookNode) -> NotebookNode:
+    """Three cells of 6 s each before the tests: each within the per-cell limit, together over it."""
+    first_test = next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade")
+                      and not c.metadata["nbgrader"].get("solution"))
+    for k in range(3):
+        nb.cells.insert(first_test, nbformat.v4.new_code_cell(f"import time\ntime.sleep(6)   # a slow experiment {k}"))
+    return nb
+
+
 def _not_json(_: NotebookNode) -> bytes:
     return b'{"cells": [ this is not JSON'
 
@@ -476,6 +485,8 @@ CASES: tuple[Case, ...] = (
          _with({})),
     Case("late-dtype-change", "a scratch cell at the end changes torch's default dtype", "same",
          _transformed(_late_scratch_cell), _with({})),
+    Case("slow-cells", "three 6 s cells: each within the per-cell limit, together over it", "same",
+         _transformed(_slow_cells), _with({})),
     Case("pasted-grade-cell", "a test cell of another notebook pasted in, metadata and all", "same",
          _transformed(_pasted_grade_cell), _with({}), tags=("format",)),
     Case("hide-tracebacks", "replaces IPython's showtraceback so errors print nothing", "no gain",
