@@ -92,6 +92,40 @@ class RememberingHighlight2HTML(Highlight2HTML):
         return html if html is not None else _HIGHLIGHTED.keep(key, super().__call__(source, language, metadata))
 
 
+# What a student's Markdown and HTML may keep in a feedback page: the tags Markdown renders to and notebooks show
+# (headings, paragraphs, lists, tables, images, links, code, maths spans), never a script, an event handler, a frame,
+# a form or a style sheet. What else they wrote is shown escaped, as text.
+SAFE_TAGS = frozenset({
+    "a", "abbr", "b", "blockquote", "br", "caption", "code", "dd", "del", "details", "div", "dl", "dt", "em",
+    "figcaption", "figure", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "ins", "kbd", "li", "mark", "ol",
+    "p", "pre", "q", "s", "samp", "small", "span", "strong", "sub", "summary", "sup", "table", "tbody", "td", "tfoot",
+    "th", "thead", "tr", "u", "ul", "var"})
+_SAFE_ATTRIBUTES = {"*": {"class", "id", "title", "lang", "dir", "align"}, "a": {"href", "name"},
+                    "img": {"src", "alt", "width", "height"}, "td": {"colspan", "rowspan"},
+                    "th": {"colspan", "rowspan", "scope"}, "ol": {"start"}, "details": {"open"}}
+_STYLE_BLOCKS = re.compile(r"<style\b.*?</style\s*>", re.S | re.I)
+
+
+def _safe_attribute(tag: str, name: str, value: str) -> bool:
+    if name not in _SAFE_ATTRIBUTES.get(tag, set()) | _SAFE_ATTRIBUTES["*"]:
+        return False
+    if name in ("href", "src"):
+        link = value.strip().lower()
+        scheme = link.split(":", 1)[0] if ":" in link.split("/", 1)[0] else ""
+        return scheme in ("", "http", "https", "mailto") or (name == "src" and link.startswith("data:image/")
+                                                              and not link.startswith("data:image/svg"))
+    return True
+
+
+def safe_html(html: str) -> str:
+    """Student HTML made inert (bleach): the tags of :data:`SAFE_TAGS` with harmless attributes and links; every other
+    tag escaped so it shows as text; style sheets dropped."""
+    import bleach
+
+    return bleach.clean(_STYLE_BLOCKS.sub("", str(html)), tags=SAFE_TAGS, attributes=_safe_attribute,
+                        protocols={"http", "https", "mailto", "data"}, strip=False, strip_comments=True)
+
+
 class FeedbackExporter(HTMLExporter):
     """The HTML exporter of ``generate_feedback``, ~0.6 s cheaper per notebook (see the module's docstring).
 
@@ -106,10 +140,17 @@ class FeedbackExporter(HTMLExporter):
     def markdown2html(self, context: Any, source: str) -> str:
         """``HTMLExporter.markdown2html``, remembered for cells without attachments (nothing else varies)."""
         if context.get("cell", {}).get("attachments") or self.embed_images:
-            return super().markdown2html(context, source)
-        key = (source, self.anchor_link_text, self.exclude_anchor_links, repr(sorted(self.lexer_options.items())))
+            return self._markdown2html(context, source)
+        key = (source, self.anchor_link_text, self.exclude_anchor_links, repr(sorted(self.lexer_options.items())),
+               self.sanitize_html)
         html = _MARKDOWN.get(key)
-        return html if html is not None else _MARKDOWN.keep(key, super().markdown2html(context, source))
+        return html if html is not None else _MARKDOWN.keep(key, self._markdown2html(context, source))
+
+    def _markdown2html(self, context: Any, source: str) -> str:
+        """Markdown rendered, and made inert when sanitising (nbgrader's feedback template renders Markdown cells
+        without nbconvert's own ``clean_html``)."""
+        html = super().markdown2html(context, source)
+        return safe_html(html) if self.sanitize_html else html
 
     def _create_environment(self) -> Any:
         environment = super()._create_environment()
@@ -129,6 +170,7 @@ class FeedbackExporter(HTMLExporter):
                                                  resources=resources)
         self.register_filter("highlight_code", highlight_code)
         self.register_filter("filter_data_type", filter_data_type)
+        self.register_filter("clean_html", safe_html)   # where the templates sanitise outputs
         html, resources = TemplateExporter.from_notebook_node(self, nb, resources, **kw)
         return accessible(html), resources
 

@@ -176,6 +176,7 @@ def test_student_scripts_do_not_run_in_the_feedback_page(corpus: Corpus) -> None
     page = (corpus.root / "feedback" / "h-script-in-output" / ASSIGNMENT / f"{NOTEBOOK}.html").read_text()
     assert "<script>document.title" not in page and "onerror=" not in page, "student HTML must be sanitised"
     assert "document.title = 'PWNED';\n" not in page, "a JavaScript output must not be put in a script"
+    assert "&lt;p&gt;" not in page and "<h1" in page and "<strong>" in page, "Markdown still renders as HTML"
 
 
 def test_no_honest_submission_is_flagged(corpus: Corpus) -> None:
