@@ -60,18 +60,32 @@ class ResilientExecute(Execute):
                                              "they are left to the grader's side").tag(config=True)
 
     def preprocess(self, nb: NotebookNode, resources: Any = None, km: Any = None) -> Any:
+        import time
+
         self._restarts = 0
         self._timed_out = False
+        self._fatal: set[int] = set()   # cells that killed or hung the kernel: never run again
+        # The notebook's whole budget is what its cells may take one after the other; restarts and the replays
+        # after them come out of it, so a notebook built to hang again and again costs no more.
+        cells = sum(c.cell_type == "code" for c in nb.cells)
+        self._deadline = time.monotonic() + (self.timeout or 120) * max(1, cells) + self.startup_timeout
         return super().preprocess(nb, resources, km)
+
+    def _out_of_time(self) -> bool:
+        import time
+
+        return time.monotonic() > self._deadline
 
     async def _async_handle_timeout(self, timeout: int, cell: NotebookNode | None = None) -> Any:
         self._timed_out = True
         return await super()._async_handle_timeout(timeout, cell)
 
     def preprocess_cell(self, cell: NotebookNode, resources: Any, index: int) -> Any:
-        if self._restarts > self.max_restarts:
+        if self._restarts > self.max_restarts or self._out_of_time():
             if cell.cell_type == "code":
-                cell.outputs = [self._error("NotRun", "not run: the kernel died or hung too often in this notebook")]
+                why = ("the kernel died or hung too often in this notebook" if self._restarts > self.max_restarts
+                       else "the notebook used up the time its cells may take together")
+                cell.outputs = [self._error("NotRun", f"not run: {why}")]
             return cell, resources
         self._timed_out = False
         if not self.hidden_tests_in_kernel and is_hidden_test(cell):
@@ -83,6 +97,7 @@ class ResilientExecute(Execute):
         except DeadKernelError:
             cell.outputs = [self._error("KernelDied", f"the kernel {self._death_reason()} while this cell (cell "
                                                       f"{index + 1}) ran; grading went on with a new kernel")]
+            self._fatal.add(index)
             self._restart(index)
             return cell, resources
         except CellTimeoutError:  # the kernel never went idle after the interrupt (KeyboardInterrupt swallowed)
@@ -91,6 +106,7 @@ class ResilientExecute(Execute):
             cell.outputs = [*cell.outputs, self._error(
                 "CellTimeoutError", f"this cell (cell {index + 1}) ran longer than {self.timeout} s and was "
                                     "stopped; grading went on with a new kernel")]
+            self._fatal.add(index)
             self._restart(index)
         return cell, resources
 
@@ -116,23 +132,32 @@ class ResilientExecute(Execute):
         return "died"
 
     def _restart(self, index: int) -> None:
-        """New kernel; run again, silently, every code cell before ``index`` that is not a test cell."""
+        """New kernel; run again, silently, every code cell before ``index`` that is not a test cell and did not
+        kill or hang a kernel before, within the notebook's budget."""
         self._restarts += 1
         self.log.warning("restarting the kernel after cell %d", index)
         self._new_kernel()
         for i, earlier in enumerate(self.nb.cells[:index]):
-            if earlier.cell_type != "code" or is_test_cell(earlier):
+            if earlier.cell_type != "code" or is_test_cell(earlier) or i in self._fatal:
                 continue
+            if self._out_of_time():
+                return
             self._timed_out = False
             try:
                 self.execute_cell(copy.deepcopy(earlier), i, store_history=False)
             except (CellTimeoutError, DeadKernelError):
                 self._timed_out = True
             if self._timed_out:  # a cell that kills or hangs the kernel is not replayed: start again without it
+                self._fatal.add(i)
                 self._new_kernel()
 
     def _new_kernel(self) -> None:
+        """A new kernel, and a new client for it: the client's sockets never reconnect (grader.warm.QuickReadyClient),
+        so none follows a path the dead kernel's code may have replaced."""
         run_sync(self.km.restart_kernel)(now=True)
+        self.kc.stop_channels()
+        self.kc = self.km.client()
+        self.kc.start_channels()
         run_sync(self.kc.wait_for_ready)(timeout=self.startup_timeout)
 
     @staticmethod

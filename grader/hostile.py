@@ -241,6 +241,16 @@ for folder in (".", "..", "../..", "/tmp"):
                 os.symlink("/nonexistent", os.path.join(folder, name))
             except OSError:
                 pass'''
+SWAP_KERNEL_SOCKETS = '''import glob
+import os
+import sys
+if os.environ.get("NBGRADER_EXECUTION") and "recheck_server" not in sys.modules:
+    here = os.path.dirname(os.getcwd())   # the folder of this kernel's sockets
+    worker = os.path.dirname(os.path.dirname(here))
+    for path in sorted(glob.glob(os.path.join(here, "kernel-*"))):
+        os.unlink(path)   # the grader's side reconnects by path after a kernel dies: point it at its own zygote
+        os.symlink(os.path.join(worker, "control", "kernel.sock"), path)
+    os._exit(3)'''
 IN_THE_RECHECK = '''import sys
 IN_THE_RECHECK = "recheck_server" in sys.modules   # the grader's second look, outside the kernel
 '''
@@ -434,6 +444,11 @@ def _slow_cells(nb: NotebookNode) -> NotebookNode:
     return nb
 
 
+def _swap_sockets_at_the_end(nb: NotebookNode) -> NotebookNode:
+    nb.cells.append(nbformat.v4.new_code_cell(SWAP_KERNEL_SOCKETS))
+    return nb
+
+
 def _not_json(_: NotebookNode) -> bytes:
     return b'{"cells": [ this is not JSON'
 
@@ -478,6 +493,8 @@ CASES: tuple[Case, ...] = (
          _with({"one_hot": OUTLIVE_THE_KERNEL}), _with({})),
     Case("poison-the-next", "leaves folders and links where the next student's files would go", "same",
          _with({"one_hot": POISON_THE_NEXT}), _with({})),
+    Case("swap-kernel-sockets", "replaces its kernel's sockets with links to the zygote's, then kills the kernel",
+         "same", _transformed(_swap_sockets_at_the_end), _with({})),
     Case("script-in-output", "its outputs and Markdown carry scripts and event handlers", "same",
          _transformed(_script_in_markdown), _with({}), tags=("script",)),
     # Honest twins of what used to be flagged: the re-check replays the notebook as the kernel does.

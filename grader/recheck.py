@@ -185,14 +185,14 @@ def score_remotely(test: HiddenTest, session: Session) -> tuple[float, str, str]
     report it printed (what the student reads in the feedback)."""
     grade = getattr(importlib.import_module(f"grader.hidden.{test.module}"), test.function)
     report = io.StringIO()
-    with _rng_kept(), contextlib.redirect_stdout(report):
+    with rng_kept(), contextlib.redirect_stdout(report):
         earned = float(grade(session.subject(test.name), points=test.points))
     failed = [line.strip() for line in _failures(report.getvalue())]
     return earned, "; ".join(failed)[:1500], report.getvalue()
 
 
 @contextlib.contextmanager
-def _rng_kept() -> Iterator[None]:
+def rng_kept() -> Iterator[None]:
     """A hidden test runs beside the notebook, not in it (the kernel never runs it): the random generators are where
     they were before it, for the cells and tests after it."""
     import numpy as np
@@ -257,7 +257,8 @@ def recheck_notebook(zygote: Zygote, work_root: Path, source: dict[str, Any], au
     deadline = time.monotonic() + CHILD_SECONDS + cell_seconds * (cells + max(1, len(tests)))
     imports = instructor_imports(source)
     verdicts: list[Verdict] = []
-    with recheck_process(zygote, work_root, limits, cell_seconds, deadline) as session:
+    # The generators this process has after the notebook are put back: nothing passes to the next student's.
+    with rng_kept(), recheck_process(zygote, work_root, limits, cell_seconds, deadline) as session:
         for test in tests:
             # The cells before this test run first, as in the kernel: a later cell cannot change what it sees. (A
             # test the graded notebook lacks comes after all of them.)
@@ -267,6 +268,11 @@ def recheck_notebook(zygote: Zygote, work_root: Path, source: dict[str, Any], au
                 pending, after = after, []
             session.run_cells(pending, cell_seconds)
             verdicts.append(_verdict(test, session, imports, in_kernel))
+            if isinstance(test, VisibleTest):
+                # In the kernel the test cell ran in the notebook's namespace: what it defines (`got`, `E_small`),
+                # later cells of the student's may use. Run it there too, for that alone.
+                with contextlib.suppress(RemoteError):
+                    session.run_cells([test.source], cell_seconds, rng=False)
     return verdicts
 
 
@@ -377,16 +383,23 @@ def run_visible_test(source: str, imports: dict[str, Any], session: Session) -> 
     for name in sorted(free_names(source) - namespace.keys()):
         with contextlib.suppress(NameError):
             namespace[name] = session.subject(name)
+    import torch
+
     out, err = io.StringIO(), io.StringIO()
+    default_dtype = torch.get_default_dtype()
     with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(out), \
             contextlib.redirect_stderr(err):
         warnings.simplefilter("always")
+        # The test's own tensors take the default dtype the student's cells left, as in the kernel.
+        torch.set_default_dtype(session.default_dtype)
         try:
             exec(compile(source, "<visible test>", "exec"), namespace)  # the instructor's test, on plain data
         except RemoteError:
             raise
         except Exception as failure:
             return f"{type(failure).__name__}: {str(failure)[:500]}"
+        finally:
+            torch.set_default_dtype(default_dtype)
     shown = [w for w in caught if not issubclass(w.category, _UNSHOWN)]
     if err.getvalue() or shown:
         text = err.getvalue().strip() or f"{shown[0].category.__name__}: {shown[0].message}"

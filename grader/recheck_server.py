@@ -15,6 +15,7 @@ its codec and framing.
 from __future__ import annotations
 
 import base64
+import io
 import json
 import os
 import signal
@@ -25,7 +26,7 @@ import warnings
 from typing import Any
 
 ARRAY_KINDS = "biufc"   # bool, signed, unsigned, float, complex: the only dtypes that cross
-MAX_MESSAGE = 256 * 1024 * 1024
+MAX_MESSAGE = 256 * 1024 * 1024   # what the grader sends here (it sends nothing near this)
 
 
 # ------------------------------------------------------------------------------------------------ codec
@@ -87,7 +88,13 @@ class Codec:
             return {"t": "opaque", "type": "a structure nested too deeply"}
         if kind in (tuple, list):
             return {"t": kind.__name__, "v": [self.encode(v, depth + 1) for v in value]}
-        if kind is dict and all(type(k) is str for k in value):
+        if isinstance(value, tuple) and _fields(kind):   # a namedtuple: its class name and fields cross too
+            return {"t": "namedtuple", "name": kind.__name__, "fields": list(_fields(kind)),
+                    "v": [self.encode(v, depth + 1) for v in value]}
+        if isinstance(value, (tuple, list)) and kind.__module__ != "builtins" and not hasattr(value, "__dict__"):
+            return {"t": "tuple" if isinstance(value, tuple) else "list", "v": [self.encode(v, depth + 1)
+                                                                               for v in value]}
+        if isinstance(value, dict) and all(type(k) is str for k in value) and not hasattr(value, "__dict__"):
             return {"t": "dict", "v": {k: self.encode(v, depth + 1) for k, v in value.items()}}
         if kind is np.ndarray and value.dtype.kind in ARRAY_KINDS:
             return {"t": "nd", **_array(value)}
@@ -165,6 +172,14 @@ class Codec:
             return [self.decode(v) for v in value["v"]]
         if tag == "dict":
             return {str(k): self.decode(v) for k, v in value["v"].items()}
+        if tag == "namedtuple":
+            import collections
+
+            fields = [str(f) for f in value["fields"]]
+            items = [self.decode(v) for v in value["v"]]
+            if len(fields) != len(items):
+                raise ValueError("a namedtuple whose fields and values differ in number")
+            return collections.namedtuple(str(value["name"]), fields)(*items)   # (it checks the names)
         if tag in ("nd", "npscalar"):
             arr = _decode_array(value)
             return arr if tag == "nd" else arr[()]
@@ -249,6 +264,11 @@ class Codec:
         return module
 
 
+def _fields(kind: type) -> tuple[str, ...]:
+    fields = getattr(kind, "_fields", None)
+    return fields if isinstance(fields, tuple) and all(type(f) is str for f in fields) else ()
+
+
 def public_attribute(name: Any) -> bool:
     """An attribute that crosses with a module or object: a public name, not ``training`` nor an instance-level
     ``forward``."""
@@ -310,14 +330,16 @@ def send(conn: socket.socket, message: dict[str, Any]) -> None:
     conn.sendall(struct.pack("!Q", len(data)) + data)
 
 
-def receive(conn: socket.socket, deadline: float | None = None) -> dict[str, Any] | None:
+def receive(conn: socket.socket, deadline: float | None = None, limit: int = MAX_MESSAGE
+            ) -> dict[str, Any] | None:
     """The next message, or None if the other end hung up. With ``deadline`` (a ``time.monotonic()`` value) the
-    whole message must have arrived by then, however it trickles in: ``TimeoutError`` otherwise."""
+    whole message must have arrived by then, however it trickles in: ``TimeoutError`` otherwise. A message larger
+    than ``limit`` bytes is refused before it is read (``ValueError``)."""
     header = _exactly(conn, 8, deadline)
     if header is None:
         return None
     (size,) = struct.unpack("!Q", header)
-    if size > MAX_MESSAGE:
+    if size > limit:
         raise ValueError(f"message of {size} bytes refused")
     data = _exactly(conn, size, deadline)
     if data is None:
@@ -477,13 +499,20 @@ def _on_alarm(*_: Any) -> None:
 
 def new_shell() -> Any:
     """A real IPython shell to run the student's cells in, as the kernel does (magics such as ``%%time`` included),
-    without a history file."""
+    without a history file. As in the kernel, the working folder is on ``sys.path`` (a module the notebook wrote
+    imports) and ``%matplotlib inline`` works (plots go nowhere here)."""
     from IPython.core.interactiveshell import InteractiveShell
     from traitlets.config import Config
 
+    class ReplayShell(InteractiveShell):
+        def enable_gui(self, gui: Any = None) -> None:   # the kernel's inline backend needs no event loop
+            return None
+
     config = Config()
     config.HistoryManager.enabled = False
-    return InteractiveShell.instance(config=config)
+    if "" not in sys.path:
+        sys.path.insert(0, "")
+    return ReplayShell.instance(config=config)
 
 
 def run_cells(shell: Any, cells: list[str], seconds: int) -> None:
@@ -534,7 +563,10 @@ class Server:
             except Exception as err:
                 return {"error": f"bad request: {err!r}"}
             run_cells(self.shell, cells, self.cell_seconds)
-            return {"ran": len(cells), **rng_states()}
+            import torch
+
+            return {"ran": len(cells), "default_dtype": str(torch.get_default_dtype()).removeprefix("torch."),
+                    **(rng_states() if message.get("rng", True) else {})}
         if "probe" in message:
             return self.probe(str(message["probe"]))
         if "value" in message:
@@ -584,8 +616,11 @@ class Server:
             return {"error": f"bad request: {err!r}"}
         reply: dict[str, Any]
         # Warnings cross as data: a hidden test that checks "numpy did not warn" sees here what it sees in the kernel.
+        # Under the student's own warning filters (one that silences a warning silences it here as in the kernel);
+        # what the call writes to stderr crosses too (a logging.warning shows in the kernel's test cell).
+        stderr, real_stderr = io.StringIO(), sys.stderr
         with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+            sys.stderr = stderr
             try:
                 with torch.set_grad_enabled(bool(message.get("grad", False))):
                     value = fn(*args, **kwargs)
@@ -597,8 +632,11 @@ class Server:
                     reply["grad_id"] = self.next_graph
             except BaseException as err:  # whatever the student's code raised is an answer too
                 reply = {"raised": _raised(err)}
+            finally:
+                sys.stderr = real_stderr
         reply["warnings"] = [{"category": w.category.__name__, "message": _message(w.message)[:500]}
                              for w in caught[:MAX_WARNINGS]]
+        reply["stderr"] = stderr.getvalue()[:4000]
         reply["args_after"] = [Codec().dump(a) if _is_array(a) else None for a in args]
         codec.bases = []
         return {**reply, **rng_states()}
@@ -663,7 +701,7 @@ def main(request: dict[str, Any], conn: socket.socket) -> None:
     os.environ["NBGRADER_EXECUTION"] = "autograde"
     answers = Server(new_shell(), int(request.get("cell_seconds", 120)))
     conn.settimeout(None)
-    send(conn, {"ready": True})
+    send(conn, {"ready": True, **rng_states()})   # a fresh process's generators: where the notebook starts
     while True:
         message = receive(conn)
         if message is None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import socket
+import sys
 import time
 from typing import Any
 
@@ -33,6 +34,8 @@ from torch import nn
 from grader.recheck_server import Codec, class_path, public_attribute, receive, send
 
 CALL_SECONDS = 60        # one call of student code, unless the session is given the kernel's per-cell limit
+REPLY_BYTES = 32 * 1024**2      # one reply from the student's process (the course's largest are well under 1 MB)
+SESSION_BYTES = 512 * 1024**2   # all replies of one notebook's re-check: what the grader's memory may hold of it
 
 _ALLOWED_BASES = {class_path(torch.autograd.Function): torch.autograd.Function}
 
@@ -201,6 +204,8 @@ class Session:
         self.conn: socket.socket | None = None
         self.deadline = deadline
         self.call_seconds = call_seconds
+        self.bytes_left = SESSION_BYTES
+        self.default_dtype = torch.float32   # torch's default dtype in the student's process, after the last cells
         self.lost = ""
         self.codec = GraderCodec(self)
         self.mirrors: dict[int, Any] = {}                          # handle -> mirror
@@ -224,6 +229,8 @@ class Session:
                 conn.close()
             return
         self.conn = conn
+        # The notebook starts from a fresh process's random generators, whoever was graded before on this worker.
+        _take_rng_states(hello)
 
     # -------------------------------------------------------------------------------------------- what tests receive
 
@@ -237,14 +244,18 @@ class Session:
             return self.value(name)
         return RemoteFunction(self, name)
 
-    def run_cells(self, cells: list[str], cell_seconds: int) -> None:
+    def run_cells(self, cells: list[str], cell_seconds: int, rng: bool = True) -> None:
         """Run the next of the student's cells over there (each within ``cell_seconds``, as in the kernel), from
-        the random generators' state here, which then goes on from where those cells left it. A process that does
-        not come back in time is lost: every later request fails, and its tests are unverified."""
+        the random generators' state here, which then goes on from where those cells left it (``rng=False``: cells
+        run for what they define only, the generators here untouched). A process that does not come back in time is
+        lost: every later request fails, and its tests are unverified."""
         if cells:
-            reply = self._request({"run": cells, **_rng_states()}, "the student cells",
+            reply = self._request({"run": cells, "rng": rng, **(_rng_states() if rng else {})}, "the student cells",
                                   seconds=cell_seconds * len(cells) + 5)
-            _take_rng_states(reply)
+            if rng:
+                _take_rng_states(reply)
+            with contextlib.suppress(Exception):
+                self.default_dtype = _default_dtype(reply.get("default_dtype"))
 
     def value(self, name: str) -> Any:
         """The value the student's cells gave ``name`` (an array, a number, a module's mirror…), as data."""
@@ -333,6 +344,8 @@ class Session:
         _take_rng_states(reply)
         _write_back(args, reply.get("args_after") or [])
         _warn_again(reply.get("warnings"))
+        if isinstance(reply.get("stderr"), str) and reply["stderr"]:
+            sys.stderr.write(reply["stderr"][:4000])   # what it wrote over there, as the kernel's cell would show it
         if "raised" in reply:
             raise _exception(reply["raised"])
         try:
@@ -388,7 +401,8 @@ class Session:
         try:
             self.conn.settimeout(max(0.001, deadline - time.monotonic()))
             send(self.conn, message)
-            reply = receive(self.conn, deadline)
+            reply = receive(self.conn, deadline, limit=min(REPLY_BYTES, self.bytes_left))
+            self.bytes_left -= _size(reply)
         except (OSError, ValueError, RecursionError) as err:  # (TimeoutError is an OSError)
             reply = None
             self.lost = f"{label} did not answer in time or broke the connection ({type(err).__name__})"
@@ -407,6 +421,22 @@ class Session:
             with contextlib.suppress(OSError):
                 self.conn.close()
             self.conn = None
+
+
+def _size(reply: Any) -> int:
+    """Roughly how many bytes a decoded reply held on the wire (its arrays dominate)."""
+    if isinstance(reply, dict):
+        return 16 + sum(len(k) + _size(v) for k, v in reply.items())
+    if isinstance(reply, list):
+        return 8 + sum(map(_size, reply))
+    return len(reply) if isinstance(reply, str) else 8
+
+
+def _default_dtype(name: Any) -> torch.dtype:
+    dtype = getattr(torch, str(name), None)
+    if dtype not in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
+        raise ValueError("not a default dtype")
+    return dtype
 
 
 def _rng_states() -> dict[str, Any]:
@@ -448,14 +478,25 @@ def _warn_again(warned: Any) -> None:
 
 
 def _exception(raised: dict[str, Any]) -> BaseException:
-    """The student's exception as the nearest builtin Exception class (never SystemExit/KeyboardInterrupt)."""
+    """The student's exception as the builtin Exception classes it derives from (never SystemExit or
+    KeyboardInterrupt): one of them, or a class of both where it has two (``class Bad(ValueError, IndexError)`` is
+    caught by ``except IndexError`` here as there)."""
     message = str(raised.get("message", ""))
+    bases: list[type] = []
     for name in raised.get("types", []):
         module, _, qualname = str(name).rpartition(".")
         cls = getattr(builtins, qualname, None) if module == "builtins" else None
-        if isinstance(cls, type) and issubclass(cls, Exception):
-            return cls(message)
+        if (isinstance(cls, type) and issubclass(cls, Exception) and cls is not Exception
+                and not any(issubclass(b, cls) for b in bases)):
+            bases.append(cls)
     first = str((raised.get("types") or ["?"])[0])
+    if len(bases) > 1:
+        try:
+            return type(first.rpartition(".")[2] or "StudentError", tuple(bases), {})(message)
+        except TypeError:  # builtins whose layouts cannot be combined: the nearest one
+            pass
+    if bases:
+        return bases[0](message)
     return RemoteError(f"{first}: {message}")
 
 

@@ -298,7 +298,32 @@ class WarmKernelProvisioner(LocalProvisioner):
         self.pid = pid
         self.pgid = pid  # the child called setsid()
         self.cwd = cwd
+        await self._sockets_bound()
         return self.connection_info
+
+    async def _sockets_bound(self, seconds: float = 60.0) -> None:
+        """Over IPC, wait until the kernel has bound all its sockets (before any student code runs), each a real
+        socket. The client then connects once and never reconnects (``QuickReadyClient``): a path the student's code
+        later replaces with a link is never followed."""
+        import asyncio
+        import stat
+
+        km = self.parent
+        if getattr(km, "transport", "") != "ipc":
+            return
+        paths = [f"{km.ip}-{getattr(km, f'{channel}_port')}" for channel in ("shell", "iopub", "stdin", "control",
+                                                                           "hb")]
+        deadline = time.monotonic() + seconds
+        while True:
+            found = {}
+            for path in paths:
+                with contextlib.suppress(FileNotFoundError):
+                    found[path] = os.lstat(path).st_mode
+            if any(not stat.S_ISSOCK(mode) for mode in found.values()):
+                raise RuntimeError("a kernel socket is not a socket (replaced by a link?)")
+            if len(found) == len(paths) or self.process.poll() is not None or time.monotonic() > deadline:
+                return
+            await asyncio.sleep(0.002)
 
     inner_pid = -1   # the kernel's pid inside the sandbox, to ask the zygote how it ended
 
@@ -340,11 +365,12 @@ class QuickReadyClient(AsyncKernelClient):
 
     A freshly forked kernel answers in well under 0.1 s, often before the IOPub subscription is connected; that status
     message is then lost (ZeroMQ's "slow joiner"), so ``kernel_info`` is asked again after 0.1 s without one. The
-    client's sockets retry a connection to a kernel that has not bound its sockets yet after 10 ms instead of ZeroMQ's
-    default 100 ms. Together: ready in ~0.09 s instead of ~0.27 s.
+    client's sockets never reconnect: the provisioner returns only once the kernel has bound them (a kernel that
+    dies is restarted with a new client), so no path in the kernel's folder is followed after its code has run.
+    Together: ready in ~0.09 s instead of ~0.27 s.
     """
 
-    RECONNECT_MS = 10
+    RECONNECT_MS = -1   # never: the provisioner connects only once the kernel's sockets exist
 
     def _create_connected_socket(self, channel: str, identity: bytes | None = None) -> Any:
         import zmq

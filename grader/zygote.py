@@ -243,59 +243,74 @@ def serve(listen_fd: int, preload: bool, uid: int | None) -> None:
             conn, _ = server.accept()
         except InterruptedError:
             continue
-        fds: list[int] = []
         with conn:
             try:
-                request = read_message(conn, fds)
-            except (OSError, ValueError) as err:
-                request = {"op": "unreadable", "why": repr(err)[:300]}
-            op = request.get("op")
-            if op != "recheck":
-                for fd in fds:
-                    os.close(fd)
-            if op == "ping":
-                conn.sendall(b'{"ok": true}\n')
-                continue
-            if op == "clean":
-                conn.sendall(json.dumps({"ok": _clean_slate(uid)}).encode() + b"\n")
-                continue
-            if op == "status":
-                _reap()
-                status = _exits.get(int(request["pid"]))
-                conn.sendall(json.dumps(describe_status(status)).encode() + b"\n")
-                continue
-            if op not in ("spawn", "recheck") or (op == "recheck" and len(fds) != 1):
-                for fd in fds:
-                    os.close(fd)
-                answer = {"error": "unknown request", "op": str(op)[:40], "fds": len(fds), "why": request.get("why")}
-                conn.sendall(json.dumps(answer).encode() + b"\n")
-                continue
-            _clean_slate(uid)
-            pid = os.fork()
-            if pid == 0:  # the child
-                server.close()
-                conn.close()
-                code = 0
-                try:
-                    _become_student(request, uid)
-                    if op == "spawn":
-                        _run_kernel(request)
-                    else:
-                        _run_recheck(request, socket.socket(fileno=fds[0]))
-                except SystemExit as exit_:
-                    code = exit_.code if isinstance(exit_.code, int) else 1
-                except BaseException:  # the child must never return into the zygote's loop
-                    with contextlib.suppress(Exception):
-                        import traceback
+                conn.settimeout(REQUEST_SECONDS)   # a peer that sends no full request cannot stall the zygote
+                _answer(conn, server, uid)
+            except (OSError, ValueError, KeyError, TypeError):  # a broken request is dropped, the zygote goes on
+                pass
 
-                        traceback.print_exc()  # to the grader's log when GRADER_DEBUG is set
-                    code = 70
-                finally:
-                    os._exit(code)
-            for fd in fds:
-                os.close(fd)   # the child has its copy
-            _children.add(pid)
-            conn.sendall(json.dumps({"pid": pid, "pidns": os.readlink("/proc/self/ns/pid")}).encode() + b"\n")
+
+REQUEST_SECONDS = 10
+
+
+def _answer(conn: socket.socket, server: socket.socket, uid: int | None) -> None:
+    """Read one request from ``conn`` and answer it (forking a child for ``spawn`` and ``recheck``)."""
+    fds: list[int] = []
+    try:
+        request = read_message(conn, fds)
+    except (OSError, ValueError) as err:
+        request = {"op": "unreadable", "why": repr(err)[:300]}
+    try:
+        _dispatch(conn, server, uid, request, fds)
+    finally:
+        for fd in fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)   # (the child has its own copy)
+
+
+def _dispatch(conn: socket.socket, server: socket.socket, uid: int | None, request: dict[str, Any],
+              fds: list[int]) -> None:
+    op = request.get("op")
+    if op == "ping":
+        conn.sendall(b'{"ok": true}\n')
+        return
+    if op == "clean":
+        conn.sendall(json.dumps({"ok": _clean_slate(uid)}).encode() + b"\n")
+        return
+    if op == "status":
+        _reap()
+        status = _exits.get(int(request["pid"]))
+        conn.sendall(json.dumps(describe_status(status)).encode() + b"\n")
+        return
+    if op not in ("spawn", "recheck") or (op == "recheck" and len(fds) != 1):
+        answer = {"error": "unknown request", "op": str(op)[:40], "fds": len(fds), "why": request.get("why")}
+        conn.sendall(json.dumps(answer).encode() + b"\n")
+        return
+    _clean_slate(uid)
+    pid = os.fork()
+    if pid == 0:  # the child
+        server.close()
+        conn.close()
+        code = 0
+        try:
+            _become_student(request, uid)
+            if op == "spawn":
+                _run_kernel(request)
+            else:
+                _run_recheck(request, socket.socket(fileno=fds[0]))
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else 1
+        except BaseException:  # the child must never return into the zygote's loop
+            with contextlib.suppress(Exception):
+                import traceback
+
+                traceback.print_exc()  # to the grader's log when GRADER_DEBUG is set
+            code = 70
+        finally:
+            os._exit(code)
+    _children.add(pid)
+    conn.sendall(json.dumps({"pid": pid, "pidns": os.readlink("/proc/self/ns/pid")}).encode() + b"\n")
 
 
 if __name__ == "__main__":

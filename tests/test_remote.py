@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from grader import recheck
 from grader.recheck import recheck_process
 from grader.recheck_server import send
 from grader.reference import tied as ref
@@ -318,3 +319,87 @@ def test_the_random_generators_go_on_across_the_sandbox_as_in_one_process(sessio
     np.testing.assert_array_equal(remote_n, local_n)
     torch.testing.assert_close(after_t, torch.rand(2))
     np.testing.assert_array_equal(after_n, np.random.rand(2))
+
+
+HONEST_ODDITIES = [
+    "%matplotlib inline\ndef after_a_magic():\n    return 1",
+    "%%writefile helper_module.py\ndef helper():\n    return 2",
+    "from helper_module import helper\ndef uses_a_module_it_wrote():\n    return helper()",
+    "import warnings\nwarnings.filterwarnings('ignore')\ndef warns_but_silenced():\n"
+    "    warnings.warn('silenced by the student')\n    return 3",
+    "class BadId(ValueError, IndexError):\n    pass\ndef raises_two_kinds():\n    raise BadId('id 9 is not below 4')",
+    "from typing import NamedTuple\nimport numpy as np\nclass Pair(NamedTuple):\n    left: np.ndarray\n"
+    "    right: float\ndef named_pair():\n    return Pair(np.ones(2), 0.5)",
+    "import logging\ndef logs_a_warning():\n    logging.warning('careful')\n    return 4",
+]
+
+
+def test_honest_notebook_habits_behave_as_in_the_kernel(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Magics, a module the notebook writes and imports, the student's own warning filters, exceptions of two
+    builtin kinds, namedtuples and what a call writes to stderr cross as they would in one kernel."""
+    import io
+    import warnings
+
+    root = tmp_path_factory.mktemp("oddities")
+    (root / "control").mkdir(mode=0o700)
+    (root / "rwork").mkdir()
+    zygote = Zygote(root / "control" / "recheck.sock", Isolation(limits=Limits()), "recheck", writable=[root / "rwork"])
+    try:
+        with recheck_process(zygote, root / "rwork", Limits().as_dict(), 60, time.monotonic() + 300,
+                             HONEST_ODDITIES) as s:
+            assert s.subject("after_a_magic")() == 1
+            assert s.subject("uses_a_module_it_wrote")() == 2
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                assert s.subject("warns_but_silenced")() == 3
+            assert not caught, "the student's own filter silenced it in their process"
+            with pytest.raises(IndexError, match="id 9"):
+                s.subject("raises_two_kinds")()
+            with pytest.raises(ValueError):
+                s.subject("raises_two_kinds")()
+            pair = s.subject("named_pair")()
+            left, right = pair
+            assert pair.right == 0.5 and right == 0.5 and left.tolist() == [1.0, 1.0]
+            err = io.StringIO()
+            with contextlib.redirect_stderr(err):
+                assert s.subject("logs_a_warning")() == 4
+            assert "careful" in err.getvalue(), "what it logged shows on stderr, as in the kernel's test cell"
+    finally:
+        zygote.stop()
+
+
+def test_nothing_passes_from_one_notebooks_recheck_to_the_next(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The grader's random generators are where they were before a notebook, and each notebook starts from a fresh
+    process's: a student who writes into them cannot hand anything to whoever is graded next."""
+    import numpy as np
+
+    root = tmp_path_factory.mktemp("courier")
+    (root / "control").mkdir(mode=0o700)
+    (root / "rwork").mkdir()
+    zygote = Zygote(root / "control" / "recheck.sock", Isolation(limits=Limits()), "recheck", writable=[root / "rwork"])
+    courier = ("import numpy as np\ndef write():\n"
+               "    np.random.set_state(('MT19937', np.full(624, 7, dtype=np.uint32), 624))\n    return 1")
+    try:
+        with recheck_process(zygote, root / "rwork", {}, 60, time.monotonic() + 120, [courier]) as first:
+            first.subject("write")()
+            assert (np.random.get_state()[1] == 7).all(), "within a notebook the generators go on as in one process"
+        with recheck.rng_kept(), recheck_process(zygote, root / "rwork", {}, 60, time.monotonic() + 120) as second:
+            assert not (np.random.get_state()[1] == 7).all(), "the next notebook starts from a fresh process's state"
+            assert second.conn is not None
+    finally:
+        zygote.stop()
+
+
+def test_a_reply_too_large_for_the_graders_memory_is_refused(tmp_path_factory: pytest.TempPathFactory) -> None:
+    root = tmp_path_factory.mktemp("large")
+    (root / "control").mkdir(mode=0o700)
+    (root / "rwork").mkdir()
+    zygote = Zygote(root / "control" / "recheck.sock", Isolation(limits=Limits()), "recheck", writable=[root / "rwork"])
+    big = "def big():\n    return ['x' * 1000] * 40_000   # 40 MB of JSON"
+    try:
+        with recheck_process(zygote, root / "rwork", {}, 60, time.monotonic() + 120, [big]) as session:
+            with pytest.raises(RemoteError, match="broke the connection"):
+                session.subject("big")()
+            assert session.conn is None, "nothing after a refused reply is believed"
+    finally:
+        zygote.stop()
