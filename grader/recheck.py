@@ -1,23 +1,26 @@
-"""The trusted half of the out-of-process re-check: the same hidden tests, with the comparisons in our process.
+"""The trusted half of the out-of-process check: every test of a notebook, run in the grader's own process.
 
-nbgrader runs the hidden tests in the student's kernel, where student code can cheat: import the reference, make
-``__eq__`` always true, monkeypatch numpy, rewrite the test cells with an input transformer. So after nbgrader, each
-graded function is checked once more, differently:
+Anything in the student's kernel can be subverted: an IPython input transformer rewrites the test cells, a
+monkeypatch makes a checker report full marks, ``__eq__`` is always true. So hidden tests never run there at all
+(:class:`grader.execute.ResilientExecute` leaves them out), and after nbgrader has run the notebook:
 
-1. the notebook's student cells run in a fresh process in the ``recheck`` sandbox, where the grader package does not
-   exist (:mod:`grader.recheck_server`);
-2. here, in the grader's process, the very same ``grade_*`` function of :mod:`grader.hidden` runs, but the student's
-   function it receives is a :class:`RemoteFunction`: each call sends the arguments (plain arrays and numbers), the
-   sandbox calls the student's function and sends back plain arrays, or the exception's type and message;
-3. every comparison with the reference happens here, on plain arrays.
+1. the notebook's student cells are replayed in a fresh process in the ``recheck`` sandbox, where the grader package
+   does not exist (:mod:`grader.recheck_server`), in notebook order and each within the kernel's per-cell limit,
+   the cells before a test before that test (:func:`replay`);
+2. here, in the grader's process, each test runs where it stands: a hidden test's ``grade_*`` function of
+   :mod:`grader.hidden`, a visible test's cell from the instructor's notebook; the student's functions they use are
+   :class:`grader.remote.RemoteFunction` proxies (each call sends plain arrays and numbers, the sandbox calls the
+   student's function and sends back plain arrays, or the exception's type and message), their classes stand-ins;
+3. every comparison happens here, on plain data.
 
-For an honest submission both runs see the same inputs and give the same score. A test whose in-kernel score is
-higher than its out-of-process score is *flagged*, with the properties that failed out of process as the reason,
-and the student gets the lower score.
+A hidden test's score is the one it gets here, and its report goes into the graded notebook. A visible test whose
+in-kernel score is higher than its score here is *flagged*: the lower score counts. Whatever stops the check — a
+deadline, a lost or malformed reply, an error on this side — fails closed: the test is *unverified* and counts the
+lower score (a hidden test 0), reported for review.
 
 Classes and modules cross too, as stand-ins and mirrors (:mod:`grader.remote`): ``Embedding(10, 3)`` is built in the
 sandbox and the test here gets a real ``nn.Module`` holding its parameters, whose ``forward`` and ``backward`` run
-the student's code over there. Every hidden test of every notebook is re-checked.
+the student's code over there.
 """
 
 from __future__ import annotations
