@@ -126,6 +126,16 @@ def safe_html(html: str) -> str:
                         protocols={"http", "https", "mailto", "data"}, strip=False, strip_comments=True)
 
 
+def inert_markdown(html: str) -> str:
+    """nbconvert's ``strip_files_prefix`` filter, then :func:`safe_html`. Every template that renders Markdown —
+    nbconvert's, nbgrader's ``feedback`` and formgrader's ``formgrade``, comments included — pipes it through
+    ``strip_files_prefix`` last; ``nbgrader_config.py`` puts this filter in its place, so that Markdown a student
+    wrote is inert wherever a page of their notebook is rendered with the course's configuration."""
+    from nbconvert.filters import strip_files_prefix
+
+    return safe_html(strip_files_prefix(html))
+
+
 class FeedbackExporter(HTMLExporter):
     """The HTML exporter of ``generate_feedback``, ~0.6 s cheaper per notebook (see the module's docstring).
 

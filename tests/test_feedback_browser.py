@@ -86,3 +86,27 @@ def test_sanitised_pages_still_show_markdown_and_harmless_html_as_html(template:
                  '<img src="plot.png" alt="plot"'):
         assert kept in ours, f"{kept!r} is not rendered as HTML"
     assert "&lt;p&gt;" not in ours and "<script>document" not in ours and "&lt;script&gt;document" in ours
+
+
+def test_formgraders_pages_of_a_submission_are_inert_with_the_course_configuration(tmp_path: Path) -> None:
+    """formgrader renders a submission with nbconvert's HTMLExporter, its own ``formgrade`` template and the course's
+    nbgrader_config.py: the student's Markdown and outputs are inert there too (and not without that configuration)."""
+    from nbgrader.server_extensions.formgrader import handlers
+    from traitlets.config import Config
+
+    from grader.course import REPO, load_config
+
+    chromium = _chromium()
+    nb = nbformat.v4.new_notebook(cells=[VECTORS["the student's Markdown with a script"],
+                                         VECTORS["an HTML output with an event handler"]])
+    resources = {"base_url": "/", "submission_id": "s", "index": 0, "total": 1, "notebook_id": "n",
+                 "assignment_id": "a"}
+    titles = {}
+    for name, config in (("course", load_config(REPO)), ("stock", Config())):
+        config.HTMLExporter.template_name = "formgrade"          # as formgrader's build_extra_config sets them
+        config.HTMLExporter.extra_template_basedirs = [handlers.template_path]
+        page, _ = HTMLExporter(config=config).from_notebook_node(nb, resources=dict(resources))
+        (tmp_path / f"{name}.html").write_text(page, encoding="utf-8")
+        titles[name] = _title_after_load(chromium, tmp_path / f"{name}.html", tmp_path / f"profile-{name}")
+    assert titles["stock"] == MARK, "the probe must see the script run in formgrader's stock page"
+    assert titles["course"] != MARK, "a student's script ran in formgrader's page of their submission"
