@@ -136,20 +136,24 @@ class ResilientExecute(Execute):
         kill or hang a kernel before, within the notebook's budget."""
         self._restarts += 1
         self.log.warning("restarting the kernel after cell %d", index)
-        self._new_kernel()
-        for i, earlier in enumerate(self.nb.cells[:index]):
-            if earlier.cell_type != "code" or is_test_cell(earlier) or i in self._fatal:
-                continue
-            if self._out_of_time():
-                return
-            self._timed_out = False
-            try:
-                self.execute_cell(copy.deepcopy(earlier), i, store_history=False)
-            except (CellTimeoutError, DeadKernelError):
-                self._timed_out = True
-            if self._timed_out:  # a cell that kills or hangs the kernel is not replayed: start again without it
-                self._fatal.add(i)
-                self._new_kernel()
+        replayed = False
+        while not replayed:   # each round leaves out one more cell that killed or hung the kernel: it ends
+            self._new_kernel()
+            replayed = True
+            for i, earlier in enumerate(self.nb.cells[:index]):
+                if earlier.cell_type != "code" or is_test_cell(earlier) or i in self._fatal:
+                    continue
+                if self._out_of_time():
+                    return
+                self._timed_out = False
+                try:
+                    self.execute_cell(copy.deepcopy(earlier), i, store_history=False)
+                except (CellTimeoutError, DeadKernelError):
+                    self._timed_out = True
+                if self._timed_out:  # not replayed again: start afresh without it, every earlier cell included
+                    self._fatal.add(i)
+                    replayed = False
+                    break
 
     def _new_kernel(self) -> None:
         """A new kernel, and a new client for it: the client's sockets never reconnect (grader.warm.QuickReadyClient),

@@ -15,6 +15,7 @@ its codec and framing.
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import json
 import os
@@ -173,13 +174,8 @@ class Codec:
         if tag == "dict":
             return {str(k): self.decode(v) for k, v in value["v"].items()}
         if tag == "namedtuple":
-            import collections
-
-            fields = [str(f) for f in value["fields"]]
             items = [self.decode(v) for v in value["v"]]
-            if len(fields) != len(items):
-                raise ValueError("a namedtuple whose fields and values differ in number")
-            return collections.namedtuple(str(value["name"]), fields)(*items)   # (it checks the names)
+            return _namedtuple(str(value["name"]), tuple(str(f) for f in value["fields"]))(*items)
         if tag in ("nd", "npscalar"):
             arr = _decode_array(value)
             return arr if tag == "nd" else arr[()]
@@ -262,6 +258,20 @@ class Codec:
             if public_attribute(name) and name not in names:
                 object.__setattr__(module, name, self.decode(spec))
         return module
+
+
+MAX_FIELDS = 64
+
+
+@functools.lru_cache(maxsize=256)
+def _namedtuple(name: str, fields: tuple[str, ...]) -> type:
+    """A namedtuple class for a result's name and fields, made once (making one costs ~1 ms; a reply may hold
+    thousands); at most :data:`MAX_FIELDS` fields."""
+    import collections
+
+    if len(fields) > MAX_FIELDS:
+        raise ValueError(f"a namedtuple of {len(fields)} fields (at most {MAX_FIELDS} cross)")
+    return collections.namedtuple(name, fields)   # (it checks the names)
 
 
 def _fields(kind: type) -> tuple[str, ...]:

@@ -372,6 +372,12 @@ class QuickReadyClient(AsyncKernelClient):
 
     RECONNECT_MS = -1   # never: the provisioner connects only once the kernel's sockets exist
 
+    def start_channels(self, shell: bool = True, iopub: bool = True, stdin: bool = True, hb: bool = True,
+                       control: bool = True) -> None:
+        """jupyter_client's channels without the heartbeat, which reconnects by path on its own whenever a ping goes
+        unanswered (the kernel manager tells whether the kernel is alive: its process is watched)."""
+        super().start_channels(shell=shell, iopub=iopub, stdin=stdin, hb=False, control=control)
+
     def _create_connected_socket(self, channel: str, identity: bytes | None = None) -> Any:
         import zmq
 

@@ -125,16 +125,61 @@ def _clean_slate(uid: int | None) -> bool:
         time.sleep(0.002)
     _reap()
     if SANDBOXED:
+        _remove_ipc(uid)
         # The grader's own folders may be mounted below /tmp: keep those, empty the rest.
         for path in Path("/tmp").iterdir():
             if any(path == k or path in k.parents for k in KEEP):
                 continue
             with contextlib.suppress(OSError):
                 shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
-    return not _leftovers(uid)
+    return not _leftovers(uid) and not (SANDBOXED and _ipc_objects())
+
+
+def _ipc_objects() -> list[tuple[str, int]]:
+    """The System V shared memory segments, message queues and semaphore sets in this (the sandbox's own) IPC
+    namespace: what a student's process leaves there outlives it, for the next student to read."""
+    found = []
+    for kind in ("shm", "msg", "sem"):
+        try:
+            with open(f"/proc/sysvipc/{kind}") as table:
+                rows = table.read().splitlines()[1:]
+        except OSError:
+            continue
+        found += [(kind, int(row.split()[1])) for row in rows if len(row.split()) > 1]
+    return found
+
+
+def _remove_ipc(uid: int | None) -> None:
+    """Remove every System V IPC object of the sandbox (as their owner: the students' user id when running as root,
+    since removing another user's needs a capability the zygote does not keep)."""
+    objects = _ipc_objects()
+    if not objects:
+        return
+    pid = os.fork()
+    if pid == 0:
+        try:
+            import ctypes
+
+            if uid is not None:
+                os.setgroups([])
+                os.setgid(uid)
+                os.setuid(uid)
+            libc = ctypes.CDLL(None, use_errno=True)
+            for kind, ident in objects:   # IPC_RMID is 0 for all three
+                if kind == "sem":
+                    libc.semctl(ident, 0, 0)
+                else:
+                    getattr(libc, f"{kind}ctl")(ident, 0, None)
+        finally:
+            os._exit(0)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
 
 
 def _limit(limits: dict[str, int]) -> None:
+    # POSIX message queues (which outlive their processes and cannot be listed here) get no room at all.
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_MSGQUEUE, (0, 0))
     names = {"memory": resource.RLIMIT_AS, "cpu": resource.RLIMIT_CPU, "processes": resource.RLIMIT_NPROC,
              "file_size": resource.RLIMIT_FSIZE, "open_files": resource.RLIMIT_NOFILE}
     for name, value in limits.items():
@@ -166,10 +211,31 @@ def _become_student(request: dict[str, Any], uid: int | None) -> None:
         os.setgid(uid)
         os.setuid(uid)
     os.chdir(cwd)
+    _same_random_start()
     with contextlib.suppress(Exception):
         import torch
 
         torch.set_num_threads(1)
+
+
+TORCH_DEFAULT_SEED = 67280421310721   # what torch's generator starts from in a fresh process
+
+
+def _same_random_start() -> None:
+    """Every child starts from the same random generators — the kernel and the re-check of a notebook alike, whichever
+    zygote forked it — so that code drawing unseeded random numbers sees the same numbers in both (and in every
+    re-grade)."""
+    import random
+
+    random.seed(0)
+    with contextlib.suppress(Exception):
+        import numpy
+
+        numpy.random.seed(0)
+    with contextlib.suppress(Exception):
+        import torch
+
+        torch.manual_seed(TORCH_DEFAULT_SEED)
 
 
 def _run_kernel(request: dict[str, Any]) -> None:

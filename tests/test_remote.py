@@ -403,3 +403,51 @@ def test_a_reply_too_large_for_the_graders_memory_is_refused(tmp_path_factory: p
             assert session.conn is None, "nothing after a refused reply is believed"
     finally:
         zygote.stop()
+
+
+def test_ipc_objects_a_student_leaves_are_gone_for_the_next(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A System V shared memory segment outlives the process that made it: the clean-up between students removes it,
+    so nothing can be handed to whoever is graded next on the worker."""
+    root = tmp_path_factory.mktemp("ipc")
+    (root / "control").mkdir(mode=0o700)
+    (root / "rwork").mkdir()
+    zygote = Zygote(root / "control" / "recheck.sock", Isolation(limits=Limits()), "recheck", writable=[root / "rwork"])
+    shm = ("import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+           "def make():\n    return libc.shmget(0x5EED, 4096, 0o1666)   # IPC_CREAT | 0666\n"
+           "def find():\n    return libc.shmget(0x5EED, 0, 0)")
+    try:
+        with recheck_process(zygote, root / "rwork", {}, 60, time.monotonic() + 120, [shm]) as first:
+            assert first.subject("make")() >= 0 and first.subject("find")() >= 0
+        with recheck_process(zygote, root / "rwork", {}, 60, time.monotonic() + 120, [shm]) as second:
+            assert second.subject("find")() == -1, "the segment the previous student made is still there"
+    finally:
+        zygote.stop()
+
+
+def test_every_student_process_starts_from_the_same_random_generators(tmp_path_factory: pytest.TempPathFactory
+                                                                    ) -> None:
+    """Every child of a zygote — a kernel, a re-check process — starts from the same generators
+    (grader.zygote._same_random_start: a fresh process's torch seed, numpy and random seeded 0), so unseeded code
+    draws the same numbers in the kernel and out of it."""
+    import numpy as np
+
+    from grader.zygote import TORCH_DEFAULT_SEED
+
+    with recheck.rng_kept():
+        torch.manual_seed(TORCH_DEFAULT_SEED)
+        np.random.seed(0)
+        expected = torch.rand(3), np.random.rand(3)
+    root = tmp_path_factory.mktemp("seeds")
+    (root / "control").mkdir(mode=0o700)
+    (root / "rwork").mkdir()
+    zygote = Zygote(root / "control" / "recheck.sock", Isolation(limits=Limits()), "recheck", writable=[root / "rwork"])
+    draw = "import numpy as np\nimport torch\ndef draw():\n    return torch.rand(3), np.random.rand(3)"
+    try:
+        for _ in range(2):   # two students, one after the other
+            with recheck.rng_kept(), recheck_process(zygote, root / "rwork", {}, 60, time.monotonic() + 120,
+                                                     [draw]) as fresh:
+                got = fresh.subject("draw")()
+            torch.testing.assert_close(got[0], expected[0])
+            np.testing.assert_array_equal(got[1], expected[1])
+    finally:
+        zygote.stop()
