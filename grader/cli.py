@@ -109,7 +109,7 @@ def _print_rows(title: str, rows: list[dict]) -> None:
     if rows:
         print(title)
     for row in rows:
-        reason = f" — {row['reason'][:160]}" if not row["status"].startswith(ENVIRONMENT) else ""
+        reason = f" — {' '.join(row['reason'].split())[:160]}" if not row["status"].startswith(ENVIRONMENT) else ""
         kernel = "a hidden test" if row["in_kernel"] is None else f"{row['in_kernel']:g} in the kernel"
         print(f"  {row['student']} {row['notebook']} {row['test']}: {kernel}, {row['out_of_process']:g} out of "
               f"process{reason}")

@@ -400,7 +400,7 @@ def run_visible_test(source: str, imports: dict[str, Any], session: Session) -> 
         except RemoteError:
             raise
         except Exception as failure:
-            return f"{type(failure).__name__}: {str(failure)[:500]}"
+            return f"{type(failure).__name__}: {' '.join(str(failure).split())[:500]}"
         finally:
             torch.set_default_dtype(default_dtype)
     shown = [w for w in caught if not issubclass(w.category, _UNSHOWN)]
