@@ -114,10 +114,51 @@ def _parents(path: Path) -> list[str]:
     return args
 
 
-def command(profile: str, writable: list[Path], program: list[str]) -> list[str]:
+# System calls no student process may make, by machine: the kernel's key management (add_key, request_key, keyctl).
+# Keyrings belong to a user id and outlive the processes that fill them; every student of a worker runs as the same
+# user id, so a key stored by one could be read by the next.
+DENIED_SYSCALLS = {"x86_64": (0xC000003E, (248, 249, 250)), "aarch64": (0xC00000B7, (217, 218, 219))}
+
+
+def seccomp_program() -> bytes:
+    """A classic BPF seccomp filter (what ``bwrap --seccomp FD`` loads): EPERM for :data:`DENIED_SYSCALLS` on this
+    machine's architecture, everything else allowed. Empty where the architecture is not listed."""
+    import platform
+    import struct
+
+    machine = platform.machine()
+    if machine not in DENIED_SYSCALLS:
+        return b""
+    arch, denied = DENIED_SYSCALLS[machine]
+    ld_abs, jeq, ret = 0x20, 0x15, 0x06          # BPF_LD|BPF_W|BPF_ABS, BPF_JMP|BPF_JEQ|BPF_K, BPF_RET|BPF_K
+    allow, eperm = 0x7FFF0000, 0x00050001        # SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO | EPERM
+    n = len(denied)
+    program = [(ld_abs, 0, 0, 4),                 # seccomp_data.arch
+               (jeq, 0, n + 1, arch),             # another architecture: allow (its numbers mean other calls)
+               (ld_abs, 0, 0, 0)]                 # seccomp_data.nr
+    program += [(jeq, n - i, 0, number) for i, number in enumerate(denied)]
+    program += [(ret, 0, 0, allow), (ret, 0, 0, eperm)]
+    return b"".join(struct.pack("HBBI", *instruction) for instruction in program)
+
+
+def seccomp_fd() -> int | None:
+    """A file descriptor holding :func:`seccomp_program`, for ``bwrap --seccomp`` (None where there is none)."""
+    program = seccomp_program()
+    if not program:
+        return None
+    fd = os.memfd_create("grader-seccomp")
+    os.write(fd, program)
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
+def command(profile: str, writable: list[Path], program: list[str], seccomp: int | None = None) -> list[str]:
     """The bwrap command that runs ``program`` in a sandbox of the given profile (``kernel`` or ``recheck``: the same
-    file system; the profile names the sandbox in messages)."""
+    file system; the profile names the sandbox in messages). ``seccomp``: a file descriptor from :func:`seccomp_fd`,
+    to be passed to the command."""
     args = ["bwrap", *_namespaces(), "--die-with-parent", "--new-session"]
+    if seccomp is not None:
+        args += ["--seccomp", str(seccomp)]
     if os.geteuid() == 0:
         # The zygote keeps just what it needs to hand files to, and become, its children's user; they keep nothing.
         args += ["--cap-drop", "ALL"] + [x for cap in ("CAP_SETUID", "CAP_SETGID", "CAP_CHOWN", "CAP_KILL",

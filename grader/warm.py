@@ -92,18 +92,21 @@ class Zygote:
         listener.listen(16)
         options = [str(listener.fileno()), *(["--preload"] if self.preload else []),
                    *(["--uid", str(self.uid)] if self.uid is not None else [])]
+        seccomp = sandbox.seccomp_fd() if self.isolation.sandbox else None
         if self.isolation.sandbox:
             argv = sandbox.command(self.profile, self.writable,
-                                   [sys.executable, f"{sandbox.SANDBOX_CODE}/zygote.py", *options])
+                                   [sys.executable, f"{sandbox.SANDBOX_CODE}/zygote.py", *options], seccomp)
         else:
             argv = [sys.executable, str(sandbox.ZYGOTE_FILE), *options]
         try:
             self.process = subprocess.Popen(argv, stdout=subprocess.PIPE,
                                             stderr=None if os.environ.get("GRADER_DEBUG") else subprocess.PIPE,
                                             stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent,
-                                            pass_fds=[listener.fileno()])
+                                            pass_fds=[listener.fileno(), *([seccomp] if seccomp is not None else [])])
         finally:
             listener.close()   # the zygote holds it now; this side connects by path
+            if seccomp is not None:
+                os.close(seccomp)
         self.pidns = ""
         if wait:
             self._wait_ready()

@@ -105,6 +105,16 @@ STUDENT = textwrap.dedent('''
         return GRADER_VISIBLE
 
 
+    def stash_a_key():
+        """What a student would use to hand answers to the next one: the user keyring outlives every process."""
+        import ctypes
+        import platform
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.syscall.restype = ctypes.c_long
+        add_key = {"x86_64": 248, "aarch64": 217}[platform.machine()]
+        return int(libc.syscall(add_key, b"user", b"answers", b"x", 1, ctypes.c_int(-4))), ctypes.get_errno()
+
+
     def linear_viewing(emb):
         linear = nn.Linear(*emb.weight.shape, bias=False)
         linear.weight = nn.Parameter(emb.weight.T)   # a view of the embedding's table: shares its storage
@@ -451,3 +461,11 @@ def test_every_student_process_starts_from_the_same_random_generators(tmp_path_f
             np.testing.assert_array_equal(got[1], expected[1])
     finally:
         zygote.stop()
+
+
+def test_no_student_process_can_store_a_key_in_a_kernel_keyring(session: Session) -> None:
+    """Keyrings belong to a user id, not a process: every student of a worker has the same one, so the sandbox's
+    seccomp filter refuses the key calls (EPERM)."""
+    import errno
+
+    assert session.subject("stash_a_key")() == (-1, errno.EPERM)
