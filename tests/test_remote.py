@@ -14,6 +14,7 @@ import textwrap
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import torch
@@ -137,13 +138,19 @@ STUDENT = textwrap.dedent('''
 ''')
 
 
-@pytest.fixture(scope="module")
-def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
-    root = tmp_path_factory.mktemp("remote")   # as a grading worker lays it out (grader.executor)
+def recheck_zygote(tmp_path_factory: pytest.TempPathFactory, name: str) -> tuple[Zygote, Path]:
+    """A re-check zygote and the folder its children work in, laid out as a grading worker lays them out
+    (grader.executor): the socket in a folder of the grader's alone, the work folder the only writable one."""
+    root = tmp_path_factory.mktemp(name)
     (root / "control").mkdir(mode=0o700)
     work = root / "rwork"
     work.mkdir()
-    zygote = Zygote(root / "control" / "recheck.sock", Isolation(limits=Limits()), "recheck", writable=[work])
+    return Zygote(root / "control" / "recheck.sock", Isolation(limits=Limits()), "recheck", writable=[work]), work
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
+    zygote, work = recheck_zygote(tmp_path_factory, "remote")
     with recheck_process(zygote, work, Limits().as_dict(), 60, time.monotonic() + 300, [STUDENT]) as session:
         assert session.conn is not None, session.lost
         yield session
@@ -350,12 +357,9 @@ def test_honest_notebook_habits_behave_as_in_the_kernel(tmp_path_factory: pytest
     import io
     import warnings
 
-    root = tmp_path_factory.mktemp("oddities")
-    (root / "control").mkdir(mode=0o700)
-    (root / "rwork").mkdir()
-    zygote = Zygote(root / "control" / "recheck.sock", Isolation(limits=Limits()), "recheck", writable=[root / "rwork"])
+    zygote, work = recheck_zygote(tmp_path_factory, "oddities")
     try:
-        with recheck_process(zygote, root / "rwork", Limits().as_dict(), 60, time.monotonic() + 300,
+        with recheck_process(zygote, work, Limits().as_dict(), 60, time.monotonic() + 300,
                              HONEST_ODDITIES) as s:
             assert s.subject("after_a_magic")() == 1
             assert s.subject("uses_a_module_it_wrote")() == 2
@@ -383,17 +387,14 @@ def test_nothing_passes_from_one_notebooks_recheck_to_the_next(tmp_path_factory:
     process's: a student who writes into them cannot hand anything to whoever is graded next."""
     import numpy as np
 
-    root = tmp_path_factory.mktemp("courier")
-    (root / "control").mkdir(mode=0o700)
-    (root / "rwork").mkdir()
-    zygote = Zygote(root / "control" / "recheck.sock", Isolation(limits=Limits()), "recheck", writable=[root / "rwork"])
+    zygote, work = recheck_zygote(tmp_path_factory, "courier")
     courier = ("import numpy as np\ndef write():\n"
                "    np.random.set_state(('MT19937', np.full(624, 7, dtype=np.uint32), 624))\n    return 1")
     try:
-        with recheck_process(zygote, root / "rwork", {}, 60, time.monotonic() + 120, [courier]) as first:
+        with recheck_process(zygote, work, {}, 60, time.monotonic() + 120, [courier]) as first:
             first.subject("write")()
             assert (np.random.get_state()[1] == 7).all(), "within a notebook the generators go on as in one process"
-        with recheck.rng_kept(), recheck_process(zygote, root / "rwork", {}, 60, time.monotonic() + 120) as second:
+        with recheck.rng_kept(), recheck_process(zygote, work, {}, 60, time.monotonic() + 120) as second:
             assert not (np.random.get_state()[1] == 7).all(), "the next notebook starts from a fresh process's state"
             assert second.conn is not None
     finally:
@@ -401,13 +402,10 @@ def test_nothing_passes_from_one_notebooks_recheck_to_the_next(tmp_path_factory:
 
 
 def test_a_reply_too_large_for_the_graders_memory_is_refused(tmp_path_factory: pytest.TempPathFactory) -> None:
-    root = tmp_path_factory.mktemp("large")
-    (root / "control").mkdir(mode=0o700)
-    (root / "rwork").mkdir()
-    zygote = Zygote(root / "control" / "recheck.sock", Isolation(limits=Limits()), "recheck", writable=[root / "rwork"])
+    zygote, work = recheck_zygote(tmp_path_factory, "large")
     big = "def big():\n    return ['x' * 1000] * 40_000   # 40 MB of JSON"
     try:
-        with recheck_process(zygote, root / "rwork", {}, 60, time.monotonic() + 120, [big]) as session:
+        with recheck_process(zygote, work, {}, 60, time.monotonic() + 120, [big]) as session:
             with pytest.raises(RemoteError, match="broke the connection"):
                 session.subject("big")()
             assert session.conn is None, "nothing after a refused reply is believed"
@@ -418,17 +416,14 @@ def test_a_reply_too_large_for_the_graders_memory_is_refused(tmp_path_factory: p
 def test_ipc_objects_a_student_leaves_are_gone_for_the_next(tmp_path_factory: pytest.TempPathFactory) -> None:
     """A System V shared memory segment outlives the process that made it: the clean-up between students removes it,
     so nothing can be handed to whoever is graded next on the worker."""
-    root = tmp_path_factory.mktemp("ipc")
-    (root / "control").mkdir(mode=0o700)
-    (root / "rwork").mkdir()
-    zygote = Zygote(root / "control" / "recheck.sock", Isolation(limits=Limits()), "recheck", writable=[root / "rwork"])
+    zygote, work = recheck_zygote(tmp_path_factory, "ipc")
     shm = ("import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
            "def make():\n    return libc.shmget(0x5EED, 4096, 0o1666)   # IPC_CREAT | 0666\n"
            "def find():\n    return libc.shmget(0x5EED, 0, 0)")
     try:
-        with recheck_process(zygote, root / "rwork", {}, 60, time.monotonic() + 120, [shm]) as first:
+        with recheck_process(zygote, work, {}, 60, time.monotonic() + 120, [shm]) as first:
             assert first.subject("make")() >= 0 and first.subject("find")() >= 0
-        with recheck_process(zygote, root / "rwork", {}, 60, time.monotonic() + 120, [shm]) as second:
+        with recheck_process(zygote, work, {}, 60, time.monotonic() + 120, [shm]) as second:
             assert second.subject("find")() == -1, "the segment the previous student made is still there"
     finally:
         zygote.stop()
@@ -447,14 +442,11 @@ def test_every_student_process_starts_from_the_same_random_generators(tmp_path_f
         torch.manual_seed(TORCH_DEFAULT_SEED)
         np.random.seed(0)
         expected = torch.rand(3), np.random.rand(3)
-    root = tmp_path_factory.mktemp("seeds")
-    (root / "control").mkdir(mode=0o700)
-    (root / "rwork").mkdir()
-    zygote = Zygote(root / "control" / "recheck.sock", Isolation(limits=Limits()), "recheck", writable=[root / "rwork"])
+    zygote, work = recheck_zygote(tmp_path_factory, "seeds")
     draw = "import numpy as np\nimport torch\ndef draw():\n    return torch.rand(3), np.random.rand(3)"
     try:
         for _ in range(2):   # two students, one after the other
-            with recheck.rng_kept(), recheck_process(zygote, root / "rwork", {}, 60, time.monotonic() + 120,
+            with recheck.rng_kept(), recheck_process(zygote, work, {}, 60, time.monotonic() + 120,
                                                      [draw]) as fresh:
                 got = fresh.subject("draw")()
             torch.testing.assert_close(got[0], expected[0])
