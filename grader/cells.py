@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-HIDDEN_MARK = "### BEGIN HIDDEN TESTS"
+HIDDEN_MARK = "BEGIN HIDDEN TESTS"   # nbgrader's "### BEGIN HIDDEN TESTS"
 
 
 def text(cell: Any) -> str:

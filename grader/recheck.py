@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from grader.cells import grade_id, is_hidden_test, is_test_cell, nbgrader_meta, text
 from grader.remote import RemoteError, Session
 
 if TYPE_CHECKING:
@@ -126,10 +127,9 @@ def hidden_tests(source_notebook: dict[str, Any]) -> list[HiddenTest]:
     """Every hidden test cell of an instructor notebook, read from its imports and its last line."""
     found = []
     for cell in source_notebook["cells"]:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        source = "".join(cell.get("source", ""))
-        if cell.get("cell_type") != "code" or not meta.get("grade") or "BEGIN HIDDEN TESTS" not in source:
+        if not is_hidden_test(cell):
             continue
+        meta, source = nbgrader_meta(cell), text(cell)
         tree = ast.parse(source)
         modules = {alias.asname or alias.name: node.module for node in ast.walk(tree)
                    if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("grader.hidden.")
@@ -158,29 +158,21 @@ def replay(autograded: dict[str, Any], source_notebook: dict[str, Any], skip: se
            ) -> tuple[dict[str, list[str]], list[str]]:
     """The student's code as the kernel ran it: for each test cell, the code cells between the previous test and it
     (every code cell but the test cells, the ``experiment`` cells and ``skip``), and the cells after the last test."""
-    test_ids = {c["metadata"]["nbgrader"]["grade_id"] for c in source_notebook["cells"]
-                if c.get("metadata", {}).get("nbgrader", {}).get("grade")
-                and not c["metadata"]["nbgrader"].get("solution")}
+    test_ids = {grade_id(c) for c in source_notebook["cells"] if is_test_cell(c)}
     before: dict[str, list[str]] = {}
     pending: list[str] = []
     for cell in autograded.get("cells", []):
         if cell.get("cell_type") != "code":
             continue
-        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        if grade_id in test_ids:
-            before.setdefault(grade_id, pending)
+        if grade_id(cell) in test_ids:
+            before.setdefault(str(grade_id(cell)), pending)
             pending = []
             continue
         if "experiment" in cell.get("metadata", {}).get("tags", []):
             continue
-        text = _text(cell.get("source", ""))
-        if text not in skip:
-            pending.append(text)
+        if text(cell) not in skip:
+            pending.append(text(cell))
     return before, pending
-
-
-def _text(source: Any) -> str:
-    return "".join(source) if isinstance(source, list) else str(source)
 
 
 def score_remotely(test: HiddenTest, session: Session) -> tuple[float, str, str]:
@@ -412,14 +404,8 @@ def run_visible_test(source: str, imports: dict[str, Any], session: Session) -> 
 
 def visible_tests(source_notebook: dict[str, Any]) -> dict[str, tuple[str, float]]:
     """grade id -> (source, points) of every visible (not hidden) autograded test cell of an instructor notebook."""
-    found = {}
-    for cell in source_notebook["cells"]:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        text = "".join(cell.get("source", ""))
-        if (cell.get("cell_type") == "code" and meta.get("grade") and not meta.get("solution")
-                and "BEGIN HIDDEN TESTS" not in text):
-            found[meta["grade_id"]] = (text, float(meta.get("points", 0)))
-    return found
+    return {grade_id(cell): (text(cell), float(nbgrader_meta(cell).get("points", 0)))
+            for cell in source_notebook["cells"] if is_test_cell(cell) and not is_hidden_test(cell)}
 
 
 def apply_verdicts(autograded: Any, verdicts: list[Verdict]) -> int:
