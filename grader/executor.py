@@ -22,7 +22,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import CancelledError, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -543,10 +543,12 @@ class DaskExecutor:
     """
 
     def __init__(self, address: str, jobs: int | None = None, warm: bool = True,
-                 isolation: Isolation | None = None) -> None:
+                 isolation: Isolation | None = None,
+                 function: Callable[[Task, Job, Settings], Result] | None = None) -> None:
         self.address = address
         self.jobs = jobs
         self.settings = Settings(warm, isolation or Isolation())
+        self.function = function or execute_task
         self._client: Any = None
         self._cluster: Any = None
 
@@ -625,13 +627,35 @@ class DaskExecutor:
         if not tasks:
             return
         self.start()
+        lost: list[Task] = []
+        yield from self._results(self._submit(tasks, job), lost)
+        if lost:  # the cluster lost them (a worker left, data went missing): once more, then report
+            again: list[Task] = []
+            yield from self._results(self._submit(lost, job), again)
+            for task in again:
+                yield Result(task.student, task.assignment, False, 0.0,
+                             "the Dask cluster lost this submission twice (a worker left, or its data went "
+                             "missing); not graded")
+
+    def _submit(self, tasks: Sequence[Task], job: Job) -> dict[Any, Task]:
+        """Tasks on the cluster, sharing one copy of ``job`` per worker. The copy gets a key of its own: with
+        content-hashed keys, a run that scatters the same job as the run before (the pre-flight, then the class)
+        races the scheduler's release of the old key, and tasks fail with FutureCancelledError."""
+        shared = self._client.scatter(job, broadcast=True, hash=False)
+        return {self._client.submit(self.function, task, shared, self.settings, pure=False): task for task in tasks}
+
+    @staticmethod
+    def _results(futures: dict[Any, Task], lost: list[Task]) -> Iterator[Result]:
         from distributed import as_completed as dask_completed
 
-        client = self._client
-        shared = client.scatter(job, broadcast=True)
-        futures = {client.submit(execute_task, task, shared, self.settings, pure=False): task for task in tasks}
         for future in dask_completed(futures):
-            yield _result_or_failure(future, futures[future])
+            task = futures[future]
+            try:
+                yield future.result()
+            except CancelledError:  # distributed's FutureCancelledError
+                lost.append(task)
+            except Exception as err:  # the task itself raised, or its worker died: say so, keep the others
+                yield Result(task.student, task.assignment, False, 0.0, f"grading process failed: {err!r}")
 
 
 def worker_report(settings: Settings) -> dict[str, Any]:
@@ -648,9 +672,3 @@ def worker_report(settings: Settings) -> dict[str, Any]:
         problem = str(err).splitlines()[0]
     return {"manifest": fingerprint.manifest(), "problem": problem}
 
-
-def _result_or_failure(future: Any, task: Task) -> Result:
-    try:
-        return future.result()
-    except Exception as err:  # a worker process died: say so, keep the others
-        return Result(task.student, task.assignment, False, 0.0, f"grading process failed: {err!r}")

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from grader import fingerprint
 from grader.autograde import autograde
 from grader.course import default_db_url, notebook_index
-from grader.executor import DaskExecutor, LocalExecutor, Result, Task, execute_task
+from grader.executor import DaskExecutor, Job, LocalExecutor, Result, Settings, Task, execute_task
 from grader.export import grade_rows
 from grader.mutants import by_name
 from grader.submissions import fill, write_notebook
@@ -67,6 +68,28 @@ def test_dask_local_cluster_matches_the_class(graded_class: GradedClass, tmp_pat
     students = {s for s, _ in sample}
     expected = {k: v for k, v in _rows(graded_class.db_url, students).items() if (k[0], k[2]) in set(sample)}
     assert _rows(default_db_url(tmp_path), students) == expected
+
+
+def answer_without_grading(task: Task, job: Job, settings: Settings) -> Result:
+    """A worker function that grades nothing: what a run costs the cluster, without the kernels."""
+    return Result(task.student, task.assignment, True, 0.0, notes=[str(len(job.template_db))])
+
+
+def test_dask_runs_back_to_back_with_the_same_job_lose_no_task(tmp_path: Path) -> None:
+    """The pre-flight and the class share one job: the second run's copy must not race the release of the
+    first's (with content-hashed keys it did, and the class's tasks failed with FutureCancelledError)."""
+    pytest.importorskip("distributed")
+    job = Job(b"template" * 10_000, fingerprint.manifest())
+    tasks = [Task(f"s{i}", "01_lookup", {}) for i in range(2)]
+    executor = DaskExecutor("local", jobs=2, function=answer_without_grading)
+    try:
+        executor.start()
+        for run in range(60):
+            results = list(executor.run(tasks, job))
+            assert sorted(r.student for r in results) == ["s0", "s1"], f"run {run}: {results}"
+            assert all(r.ok and r.notes == ["80000"] for r in results), f"run {run}: {[r.problem for r in results]}"
+    finally:
+        executor.close()
 
 
 def crash_for_one_student(task: Task, template_db: bytes, warm: bool) -> Result:
