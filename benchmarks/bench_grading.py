@@ -8,7 +8,7 @@ for each notebook, the solution or one of its mutants in turn), then grades it t
 1. plain nbgrader, as an instructor runs it: ``nbgrader generate_assignment``, then ``nbgrader autograde`` and
    ``nbgrader generate_feedback`` for each assignment, one notebook after another, with this course's
    nbgrader_config.py;
-2. ``grader autograde`` (grader.autograde): parallel workers, warm kernels, one gradebook writer.
+2. ``grader autograde`` (grader.grading.engine): parallel workers, warm kernels, one gradebook writer.
 
 It asserts that both gradebooks hold the same scores, then prints wall times, the cost per graded notebook, the
 ratio, and the overhead per notebook beyond the time the graded cells themselves take (measured by executing each
@@ -28,11 +28,11 @@ from pathlib import Path
 
 from nbclient import NotebookClient
 
-from grader.autograde import autograde, default_jobs
-from grader.course import REPO, SOLUTIONS, configure_logging, default_db_url, graded_assignments
-from grader.export import grade_rows
-from grader.mutants import all_mutants
-from grader.submissions import fill, write_notebook
+from grader.commands.export import grade_rows
+from grader.grading.engine import autograde, default_jobs
+from grader.project import REPO, SOLUTIONS, configure_logging, default_db_url, graded_assignments
+from grader.samples.mutants import all_mutants
+from grader.samples.submissions import fill, write_notebook
 
 
 def build_class(root: Path, students: int) -> int:

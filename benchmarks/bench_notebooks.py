@@ -29,10 +29,10 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-from grader.autograde import autograde
-from grader.course import assignments, configure_logging
-from grader.executor import LocalExecutor
-from grader.submissions import fill, write_notebook
+from grader.grading.engine import autograde
+from grader.grading.executor import LocalExecutor
+from grader.project import assignments, configure_logging
+from grader.samples.submissions import fill, write_notebook
 
 STUDENT_RUN_BUDGET_S = 15.0
 # Notebook 05 trains four small models in its experiment; its budget is "well under a minute on 2 cores".

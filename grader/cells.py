@@ -27,6 +27,16 @@ def is_test_cell(cell: Any) -> bool:
     return cell.get("cell_type") == "code" and bool(meta.get("grade")) and not meta.get("solution")
 
 
+def is_graded(cell: Any) -> bool:
+    """Worth points: a test cell, or an answer graded by hand (nbgrader's ``is_grade``)."""
+    return bool(nbgrader_meta(cell).get("grade"))
+
+
+def is_answer(cell: Any) -> bool:
+    """Where the student writes: an answer cell, code or Markdown (nbgrader's ``is_solution``)."""
+    return bool(nbgrader_meta(cell).get("solution"))
+
+
 def is_hidden_test(cell: Any) -> bool:
     """A test cell with a hidden region: its code is the instructor's, and it runs only on the grader's side."""
     return is_test_cell(cell) and HIDDEN_MARK in text(cell)

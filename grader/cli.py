@@ -16,7 +16,8 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from grader.course import (
+from grader.grading.sandbox import Isolation, Limits
+from grader.project import (
     COURSE,
     GraderError,
     check_db_url,
@@ -26,7 +27,6 @@ from grader.course import (
     require_gradebook,
     resolve_path,
 )
-from grader.sandbox import Isolation, Limits
 
 
 def _say(line: str) -> None:
@@ -47,9 +47,9 @@ def grade_and_report(
     isolation: Isolation | None = None,
 ) -> int:
     """collect → autograde (+ feedback) → export → table. Returns 0, or 1 if a submission could not be graded."""
-    from grader.autograde import autograde
-    from grader.collect import collect
-    from grader.export import format_table, read_table, write_csvs
+    from grader.commands.collect import collect
+    from grader.commands.export import format_table, read_table, write_csvs
+    from grader.grading.engine import autograde
 
     root = resolve_path(root)
     source = resolve_path(source) if source is not None else None
@@ -68,7 +68,7 @@ def grade_and_report(
             _say(f"  note: {problem}")
     executor = None
     if dask:
-        from grader.executor import DaskExecutor
+        from grader.grading.executor import DaskExecutor
 
         executor = DaskExecutor(dask, jobs=jobs, warm=warm, isolation=isolation)
     outcomes = autograde(root, db_url=db_url, jobs=jobs, students=students, progress=_say, warm=warm, force=force,
@@ -86,7 +86,7 @@ def grade_and_report(
     print(f"autograded notebooks: {root / 'autograded'}")
     print(f"grades: {wide_csv} (one row per student), {long_csv} (nbgrader's export)")
     print(f"gradebook: {_without_password(db_url) if db_url else root / 'gradebook.db'}")
-    from grader.integrity import IntegrityLog
+    from grader.integrity.report import IntegrityLog
 
     report = IntegrityLog(root)
     _print_rows(f"integrity: {len(report.flagged())} test(s) scored lower outside the student's kernel; the "
@@ -104,7 +104,7 @@ def grade_and_report(
 
 def _print_rows(title: str, rows: list[dict]) -> None:
     """A heading and one line per integrity row (nothing when there are none)."""
-    from grader.integrity import ENVIRONMENT
+    from grader.integrity.report import ENVIRONMENT
 
     if rows:
         print(title)
@@ -159,7 +159,7 @@ def _without_password(url: str) -> str:
 
 
 def _release(args: argparse.Namespace) -> int:
-    from grader.release import release
+    from grader.commands.release import release
 
     if args.check:
         with tempfile.TemporaryDirectory() as tmp:
@@ -185,7 +185,7 @@ def _autograde(args: argparse.Namespace) -> int:
 
 
 def _feedback(args: argparse.Namespace) -> int:
-    from grader.course import check_result, graded_assignments, make_api
+    from grader.project import check_result, graded_assignments, make_api
 
     _graded_workspace(args)
     api = make_api(args.root, args.db)
@@ -201,7 +201,7 @@ def _feedback(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from grader.export import format_table, read_table, write_csvs
+    from grader.commands.export import format_table, read_table, write_csvs
 
     _graded_workspace(args)
     table = read_table(args.root, args.db)
@@ -212,7 +212,7 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from grader.demo import run_demo
+    from grader.commands.demo import run_demo
 
     return run_demo(args.root, args.jobs, _say)
 

@@ -2,7 +2,7 @@
 
 Starting a kernel and importing torch costs seconds per notebook, so instead of one autograde per test the
 session builds a single class — the full solution, the untouched release, and one student per mutant — and
-grades it once with ``grader.autograde`` on every core. Tests then read the gradebook, the autograded
+grades it once with ``grader.grading.engine`` on every core. Tests then read the gradebook, the autograded
 notebooks and the feedback.
 """
 
@@ -15,10 +15,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader.autograde import Outcome, autograde, default_jobs
-from grader.course import Assignment, default_db_url, graded_assignments, notebook_index
-from grader.mutants import Mutant, all_mutants
-from grader.submissions import fill, write_notebook
+from grader.grading.engine import Outcome, autograde, default_jobs
+from grader.project import Assignment, default_db_url, graded_assignments, notebook_index
+from grader.samples.mutants import Mutant, all_mutants
+from grader.samples.submissions import fill, write_notebook
 from tests.helpers import cell_grades
 
 SOLUTION = "solution"

@@ -8,8 +8,8 @@ from typing import Any
 
 import nbformat
 
-from grader.course import COURSE, REPO, SOLUTIONS
-from grader.submissions import solution_source
+from grader.project import COURSE, REPO, SOLUTIONS
+from grader.samples.submissions import solution_source
 
 
 def all_notebooks() -> list[Path]:

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from grader import sandbox
-from grader.executor import remove_contents
-from grader.sandbox import Isolation, Limits
-from grader.warm import Zygote
+from grader.grading import sandbox
+from grader.grading.executor import remove_contents
+from grader.grading.sandbox import Isolation, Limits
+from grader.grading.zygote_client import Zygote
 
 
 def test_emptying_a_sandbox_folder_removes_links_never_what_they_point_to(tmp_path: Path) -> None:
@@ -56,7 +56,10 @@ def test_the_sandbox_mounts_no_grader_code_and_writes_only_where_told(profile: s
     binds = [(args[i + 1], args[i + 2]) for i, a in enumerate(args) if a in ("--bind", "--ro-bind")]
     writes = [args[i + 1] for i, a in enumerate(args) if a == "--bind"]
     assert writes == [str(writable)], writes
-    grader_files = {Path(source).name: target for source, target in binds
-                    if Path(source) == sandbox.GRADER_DIR or sandbox.GRADER_DIR in Path(source).parents}
-    assert grader_files == {name: f"{sandbox.SANDBOX_CODE}/{name}" for name in ("zygote.py", "recheck_server.py")}, (
-        "the zygote and the re-check server are the only files of the grader inside, and not at their own path")
+    grader_mounts = {Path(source): target for source, target in binds
+                     if Path(source) == sandbox.GRADER_DIR or sandbox.GRADER_DIR in Path(source).parents}
+    assert grader_mounts == {sandbox.SANDBOXED_DIR: sandbox.SANDBOX_CODE}, (
+        "grader/sandboxed/ is the only folder of the grader inside, and not at its own path")
+    inside = {p.name for p in sandbox.SANDBOXED_DIR.iterdir() if p.name != "__pycache__"}
+    assert inside == {"__init__.py", "wire.py", "zygote.py", "subject.py"}, (
+        f"grader/sandboxed/ holds what the sandbox sees: {sorted(inside)}; hidden tests and references stay out")

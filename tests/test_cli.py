@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from grader.course import REPO, graded_assignments
-from grader.demo import MARKER, PERSONAS
-from grader.mutants import by_name
+from grader.commands.demo import MARKER, PERSONAS
+from grader.project import REPO, graded_assignments
+from grader.samples.mutants import by_name
 
 
 def grader(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
@@ -50,8 +50,8 @@ def _row(stdout: str, student: str) -> list[str]:
 
 def _points(notebook: str, upto: str | None = None) -> tuple[float, float, bool]:
     """(automatic points of the answers up to and including `upto` (all if None), all points, has written)."""
-    from grader.course import notebook_index
-    from grader.submissions import read_notebook
+    from grader.project import notebook_index
+    from grader.samples.submissions import read_notebook
     from tests.helpers import nbgrader_meta
 
     nb = read_notebook(notebook_index()[notebook].source_dir / f"{notebook}.ipynb")
@@ -106,8 +106,8 @@ def test_demo_table_shows_the_expected_scores(demo: tuple[subprocess.CompletedPr
 
 
 def _answer_ids(notebook: str) -> set[str]:
-    from grader.course import notebook_index
-    from grader.submissions import answer_cells, read_notebook
+    from grader.project import notebook_index
+    from grader.samples.submissions import answer_cells, read_notebook
 
     return set(answer_cells(read_notebook(notebook_index()[notebook].source_dir / f"{notebook}.ipynb")))
 
@@ -133,7 +133,7 @@ def test_release_check_reports_up_to_date() -> None:
 
 def test_autograde_a_folder_into_a_gradebook_of_your_choice(tmp_path: Path) -> None:
     """nbgrader's folder layout in, `--db` with another SQLAlchemy URL, one worker, one student of two."""
-    from grader.submissions import fill, write_notebook
+    from grader.samples.submissions import fill, write_notebook
 
     assignment = graded_assignments()[0]
     notebook = assignment.notebooks[0]
@@ -157,7 +157,7 @@ def test_autograde_a_folder_into_a_gradebook_of_your_choice(tmp_path: Path) -> N
 
 def test_nbgrader_validate_accepts_a_completed_student_notebook(tmp_path: Path) -> None:
     """What a student's Validate button runs: the release, answers filled in, without hidden tests."""
-    from grader.submissions import fill, write_notebook
+    from grader.samples.submissions import fill, write_notebook
 
     for assignment in graded_assignments():
         for notebook in assignment.notebooks:
@@ -219,7 +219,7 @@ def test_instructor_mistakes_get_one_line_and_leave_nothing_behind(tmp_path: Pat
     assert down.returncode == 2 and "cannot open the gradebook" in down.stderr and "s3cret" not in down.stderr
     missing = grader("autograde", str(tmp_path / "nope.zip"), "--root", str(tmp_path / "new"))
     assert missing.returncode == 2 and not (tmp_path / "new").exists(), "a refused run left its workspace folder"
-    from grader.submissions import fill, write_notebook
+    from grader.samples.submissions import fill, write_notebook
 
     lookup = graded_assignments()[0]
     write_notebook(fill(lookup, lookup.notebooks[0], solve=False),

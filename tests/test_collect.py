@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from grader.collect import collect
-from grader.course import GraderError
+from grader.commands.collect import collect
+from grader.project import GraderError
 
 NB = b'{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}\n'
 
@@ -123,7 +123,7 @@ def test_bad_input_is_a_clear_error(tmp_path: Path, make) -> None:
 
 
 def test_paths_are_resolved_where_they_enter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from grader.course import absolute_db_url, gradebook_url, resolve_path
+    from grader.project import absolute_db_url, gradebook_url, resolve_path
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
@@ -143,8 +143,8 @@ def test_paths_are_resolved_where_they_enter(tmp_path: Path, monkeypatch: pytest
 def test_a_submission_is_kept_only_for_the_same_gradebook_sandbox_and_code(tmp_path: Path) -> None:
     """The incremental plan: unchanged bytes are not enough when the gradebook, the limits or the code changed, or
     when the gradebook it was recorded in has been deleted."""
-    from grader.autograde import Plan, _save_state
-    from grader.sandbox import Isolation, Limits
+    from grader.grading.engine import Plan, _save_state
+    from grader.grading.sandbox import Isolation, Limits
 
     root = tmp_path / "ws"
     (root / "submitted" / "ada" / "01_lookup").mkdir(parents=True)
@@ -169,8 +169,8 @@ def test_a_submission_is_kept_only_for_the_same_gradebook_sandbox_and_code(tmp_p
 
 @pytest.mark.parametrize("inside", ["course", "solutions/fall", "grader/ws"])
 def test_a_workspace_inside_the_course_or_the_grading_code_is_refused(inside: str) -> None:
-    from grader.autograde import autograde
-    from grader.course import REPO
+    from grader.grading.engine import autograde
+    from grader.project import REPO
 
     with pytest.raises(GraderError, match="inside"):
         autograde(REPO / inside, progress=lambda line: None)
@@ -179,7 +179,7 @@ def test_a_workspace_inside_the_course_or_the_grading_code_is_refused(inside: st
 
 def test_a_notebook_over_the_size_limit_is_left_out_with_a_note(tmp_path: Path) -> None:
     """A zip bomb: a few kilobytes that inflate past the limit. Nothing beyond the limit is written."""
-    from grader import collect as collect_module
+    from grader.commands import collect as collect_module
 
     archive = tmp_path / "bomb.zip"
     with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as z:

@@ -17,7 +17,7 @@ import nbformat
 import pytest
 from nbconvert.exporters import HTMLExporter
 
-from grader.feedback import FeedbackExporter
+from grader.compat.feedback import FeedbackExporter
 
 MARK = "PWNED"
 SCRIPT = f"document.title = '{MARK}';"
@@ -94,7 +94,7 @@ def test_formgraders_pages_of_a_submission_are_inert_with_the_course_configurati
     from nbgrader.server_extensions.formgrader import handlers
     from traitlets.config import Config
 
-    from grader.course import REPO, load_config
+    from grader.project import REPO, load_config
 
     chromium = _chromium()
     nb = nbformat.v4.new_notebook(cells=[VECTORS["the student's Markdown with a script"],

@@ -1,4 +1,4 @@
-"""The feedback exporter (grader.feedback.FeedbackExporter) renders what nbconvert's HTML exporter renders.
+"""The feedback exporter (grader.compat.feedback.FeedbackExporter) renders what nbconvert's HTML exporter renders.
 
 It skips nbconvert's BeautifulSoup pass (parse and re-serialise the whole page, more than half of a feedback
 page's cost) and adds the same accessibility attributes on the text. Both exporters render the same notebook here,
@@ -15,8 +15,8 @@ import pytest
 from bs4 import BeautifulSoup
 from nbconvert.exporters import HTMLExporter
 
-from grader.course import SOLUTIONS
-from grader.feedback import NO_ALT, FeedbackExporter, accessible
+from grader.compat.feedback import NO_ALT, FeedbackExporter, accessible
+from grader.project import SOLUTIONS
 
 PNG = base64.b64encode(bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"

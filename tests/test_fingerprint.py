@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from grader import fingerprint
-from grader.course import REPO
-from grader.executor import Job, Task, execute_task
+from grader.grading import fingerprint
+from grader.grading.executor import Job, Task, execute_task
+from grader.project import REPO
 from tests.helpers import copy_repo
 
 
@@ -86,8 +86,8 @@ def test_a_dask_cluster_with_a_worker_of_other_code_is_refused(tmp_path: Path) -
     pytest.importorskip("distributed")
     from distributed import Client, LocalCluster
 
-    from grader.course import GraderError
-    from grader.executor import DaskExecutor
+    from grader.grading.executor import DaskExecutor
+    from grader.project import GraderError
 
     other = copy_repo(tmp_path / "other checkout")
     with (other / "grader" / "hidden" / "lookup.py").open("a") as file:

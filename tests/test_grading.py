@@ -7,11 +7,11 @@ from collections import Counter
 
 import pytest
 
-from grader.course import graded_assignments
-from grader.feedback import HIDDEN_NOTE
-from grader.mutants import Mutant, all_mutants
-from grader.properties import NOT_IMPLEMENTED
-from grader.submissions import answer_cells, read_notebook
+from grader.compat.feedback import HIDDEN_NOTE
+from grader.content.properties import NOT_IMPLEMENTED
+from grader.project import graded_assignments
+from grader.samples.mutants import Mutant, all_mutants
+from grader.samples.submissions import answer_cells, read_notebook
 from tests.conftest import BROKEN, RELEASE, SOLUTION, GradedClass, mutant_student
 from tests.helpers import nbgrader_meta
 
@@ -32,7 +32,7 @@ def test_every_submission_was_graded(graded_class: GradedClass) -> None:
 
 
 def test_a_broken_notebook_is_reported_and_costs_nobody_else(graded_class: GradedClass) -> None:
-    from grader.export import format_table, read_table
+    from grader.commands.export import format_table, read_table
 
     broken = [o for o in graded_class.outcomes if o.student == BROKEN]
     assert len(broken) == 1 and not broken[0].ok
@@ -137,7 +137,7 @@ def test_feedback_shows_hidden_tests_by_name_never_by_source(graded_class: Grade
 
 
 def test_grades_export(graded_class: GradedClass) -> None:
-    from grader.export import format_table, read_table, write_csvs
+    from grader.commands.export import format_table, read_table, write_csvs
 
     table = read_table(graded_class.root)
     long_csv, wide_csv = write_csvs(table, graded_class.root)
@@ -154,7 +154,7 @@ def test_grades_export(graded_class: GradedClass) -> None:
 
 def test_the_integrity_recheck_flags_no_honest_submission(graded_class: GradedClass) -> None:
     """Solution, release and all mutants: the out-of-process scores never fall below the in-kernel ones."""
-    from grader.integrity import IntegrityLog
+    from grader.integrity.report import IntegrityLog
 
     log = IntegrityLog(graded_class.root)
     assert not log.flagged(), log.flagged()[:3]
@@ -173,7 +173,7 @@ def test_no_test_scores_higher_outside_the_kernel(graded_class: GradedClass) -> 
     """Honest code scores the same both ways: a visible test that scores higher on the grader's side says the grading
     environment differs (hidden tests run only there). The one case that used to — a Linear that shares storage with
     the embedding passed in, which a copied mirror made look independent — is a view of the argument here too."""
-    from grader.integrity import IntegrityLog
+    from grader.integrity.report import IntegrityLog
 
     log = IntegrityLog(graded_class.root)
     assert not log.environment(), log.environment()[:3]

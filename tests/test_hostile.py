@@ -1,4 +1,4 @@
-"""Hostile and broken submissions (grader.hostile), graded by the real pipeline in one run, each beside its twin.
+"""Hostile and broken submissions (grader.samples.hostile), graded by the real pipeline in one run, each beside its twin.
 
 Every attack scores no more than its honest twin, every attack that gains points in the kernel is flagged, every
 odd-but-honest submission scores what its twin scores, the grader never crashes, submitted files are never
@@ -17,12 +17,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader import sandbox
-from grader.autograde import Outcome, autograde, default_jobs
-from grader.course import GraderError, default_db_url, graded_assignments
-from grader.hostile import CASES, NOTEBOOK, UNREADABLE, Case, solution
-from grader.integrity import IntegrityLog
-from grader.sandbox import Isolation, Limits
+from grader.grading import sandbox
+from grader.grading.engine import Outcome, autograde, default_jobs
+from grader.grading.sandbox import Isolation, Limits
+from grader.integrity.report import IntegrityLog
+from grader.project import GraderError, default_db_url, graded_assignments
+from grader.samples.hostile import CASES, NOTEBOOK, UNREADABLE, Case, solution
 from tests.helpers import cell_grades
 
 ASSIGNMENT = next(a for a in graded_assignments() if NOTEBOOK in a.notebooks).name

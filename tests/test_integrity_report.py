@@ -5,8 +5,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from grader.integrity import IntegrityLog
-from grader.recheck import Verdict, dumps
+from grader.integrity.recheck import Verdict, dumps
+from grader.integrity.report import IntegrityLog
 
 
 def test_the_csv_lists_flagged_and_environment_rows_and_no_cell_is_a_formula(tmp_path: Path) -> None:

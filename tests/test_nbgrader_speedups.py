@@ -1,4 +1,4 @@
-"""What grader.nbgrader_speedups changes in nbgrader decides nothing differently: the cell-metadata check raises
+"""What grader.compat.speedups changes in nbgrader decides nothing differently: the cell-metadata check raises
 the same errors as nbgrader's own ``jsonschema.validate`` call, on valid and broken metadata."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import nbformat
 import pytest
 from nbgrader.nbgraderformat import MetadataValidator, common
 
-from grader.course import SOLUTIONS
-from grader.nbgrader_speedups import _SchemaCheckedOnce, check_metadata_schemas_once
+from grader.compat.speedups import _SchemaCheckedOnce, check_metadata_schemas_once
+from grader.project import SOLUTIONS
 
 
 def _graded_cell() -> nbformat.NotebookNode:

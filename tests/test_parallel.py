@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from grader import fingerprint
-from grader.autograde import autograde
-from grader.course import default_db_url, notebook_index
-from grader.executor import DaskExecutor, Job, LocalExecutor, Result, Settings, Task, execute_task
-from grader.export import grade_rows
-from grader.mutants import by_name
-from grader.submissions import fill, write_notebook
+from grader.commands.export import grade_rows
+from grader.grading import fingerprint
+from grader.grading.engine import autograde
+from grader.grading.executor import DaskExecutor, Job, LocalExecutor, Result, Settings, Task, execute_task
+from grader.project import default_db_url, notebook_index
+from grader.samples.mutants import by_name
+from grader.samples.submissions import fill, write_notebook
 from tests.conftest import RELEASE, SOLUTION, GradedClass, mutant_student
 
 CRASHER = "crasher"

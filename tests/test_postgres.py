@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.autograde import autograde
+from grader.grading.engine import autograde
 from tests.conftest import GradedClass
 from tests.test_parallel import SAMPLE, _rows, _submit_like_the_class
 

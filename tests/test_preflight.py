@@ -15,8 +15,8 @@ from pathlib import Path
 
 import nbformat
 
-from grader.course import notebook_index
-from grader.submissions import fill
+from grader.project import notebook_index
+from grader.samples.submissions import fill
 from tests.helpers import copy_repo
 
 

@@ -19,8 +19,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader.course import REPO, notebook_index
-from grader.submissions import fill
+from grader.project import REPO, notebook_index
+from grader.samples.submissions import fill
 from tests.helpers import copy_repo
 
 SECTION = "## Instructor workflow"

@@ -15,9 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from grader.course import SOLUTIONS
-from grader.hidden import lookup as hidden
-from grader.reference import lookup as ref
+from grader.content.hidden import lookup as hidden
+from grader.content.reference import lookup as ref
+from grader.project import SOLUTIONS
 from tests.helpers import solution_namespace
 
 SETTINGS = settings(max_examples=60, deadline=None)

@@ -12,9 +12,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader.course import COURSE, SOLUTIONS, assignments
-from grader.release import release
-from grader.submissions import solution_source
+from grader.commands.release import release
+from grader.project import COURSE, SOLUTIONS, assignments
+from grader.samples.submissions import solution_source
 from tests.helpers import all_notebooks, nbgrader_meta
 
 STUDENT_IMPORTS = {"numpy", "torch", "matplotlib"} | set(sys.stdlib_module_names)

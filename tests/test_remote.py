@@ -1,4 +1,4 @@
-"""Student classes and modules used from the grader while they live in the re-check sandbox (grader.remote).
+"""Student classes and modules used from the grader while they live in the re-check sandbox (grader.integrity.stand_ins).
 
 A real re-check process in the real ``recheck`` sandbox runs a small student namespace; the grader's side gets
 stand-in classes and mirrors. They must behave like the student's objects where the hidden tests look (identity of
@@ -21,13 +21,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from grader import recheck
-from grader.recheck import recheck_process
-from grader.recheck_server import send
-from grader.reference import tied as ref
-from grader.remote import GraderCodec, RemoteError, RemoteFunction, Session, torch_class
-from grader.sandbox import Isolation, Limits
-from grader.warm import Zygote
+from grader.content.reference import tied as ref
+from grader.grading.sandbox import Isolation, Limits
+from grader.grading.zygote_client import Zygote
+from grader.integrity import recheck
+from grader.integrity.recheck import recheck_process
+from grader.integrity.stand_ins import GraderCodec, RemoteError, RemoteFunction, Session, torch_class
+from grader.sandboxed.wire import send
 
 STUDENT = textwrap.dedent('''
     import importlib.util
@@ -140,7 +140,7 @@ STUDENT = textwrap.dedent('''
 
 def recheck_zygote(tmp_path_factory: pytest.TempPathFactory, name: str) -> tuple[Zygote, Path]:
     """A re-check zygote and the folder its children work in, laid out as a grading worker lays them out
-    (grader.executor): the socket in a folder of the grader's alone, the work folder the only writable one."""
+    (grader.grading.executor): the socket in a folder of the grader's alone, the work folder the only writable one."""
     root = tmp_path_factory.mktemp(name)
     (root / "control").mkdir(mode=0o700)
     work = root / "rwork"
@@ -163,7 +163,7 @@ def test_student_code_runs_in_the_sandbox_not_here(session: Session) -> None:
 
 
 def test_the_zygotes_heap_is_frozen_out_of_the_childs_garbage_collections(session: Session) -> None:
-    """grader.zygote freezes what it imported before forking: a child's collections walk only its own objects (and
+    """grader.sandboxed.zygote freezes what it imported before forking: a child's collections walk only its own objects (and
     so do not copy the zygote's ~300 MB of torch page by page)."""
     frozen, tracked = session.subject("objects_left_to_the_collector")()
     assert frozen > 100_000, f"only {frozen} objects frozen: is gc.freeze() still called before the zygote forks?"
@@ -244,16 +244,16 @@ def test_modules_sent_to_the_sandbox_keep_shared_and_frozen_parameters_and_buffe
 
 
 def test_the_sandbox_cannot_make_the_grader_build_a_class_of_its_choosing(session: Session) -> None:
-    for path in ("os.system", "subprocess.Popen", "builtins.eval", "grader.reference.tied.TinyLM",
+    for path in ("os.system", "subprocess.Popen", "builtins.eval", "grader.content.reference.tied.TinyLM",
                  "torch.nn.modules.module.os", "torch.nn.functional.embedding"):
         assert torch_class(path) is None, path
     codec = GraderCodec(session)
-    spec = {"t": "module", "id": 0, "h": 10_000, "cls": "grader.reference.tied.TinyLM",
+    spec = {"t": "module", "id": 0, "h": 10_000, "cls": "grader.content.reference.tied.TinyLM",
             "bases": ["subprocess.Popen", "torch.nn.modules.module.Module"], "training": True,
             "attrs": {"__class__": "str", "_parameters": 1, "forward": "x", "size": 3},
             "params": [], "buffers": [], "children": []}
     mirror = codec.load(spec)
-    assert type(mirror).__module__ == "grader.reference.tied" and type(mirror).__bases__ == (nn.Module,)
+    assert type(mirror).__module__ == "grader.content.reference.tied" and type(mirror).__bases__ == (nn.Module,)
     assert type(mirror) is not ref.TinyLM and mirror.size == 3
     assert isinstance(mirror._parameters, dict), "private attributes are never set from the sandbox"
     with pytest.raises(ValueError):
@@ -432,11 +432,11 @@ def test_ipc_objects_a_student_leaves_are_gone_for_the_next(tmp_path_factory: py
 def test_every_student_process_starts_from_the_same_random_generators(tmp_path_factory: pytest.TempPathFactory
                                                                     ) -> None:
     """Every child of a zygote — a kernel, a re-check process — starts from the same generators
-    (grader.zygote._same_random_start: a fresh process's torch seed, numpy and random seeded 0), so unseeded code
+    (grader.sandboxed.zygote._same_random_start: a fresh process's torch seed, numpy and random seeded 0), so unseeded code
     draws the same numbers in the kernel and out of it."""
     import numpy as np
 
-    from grader.zygote import TORCH_DEFAULT_SEED
+    from grader.sandboxed.zygote import TORCH_DEFAULT_SEED
 
     with recheck.rng_kept():
         torch.manual_seed(TORCH_DEFAULT_SEED)

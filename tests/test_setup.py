@@ -7,7 +7,7 @@ import re
 
 import yaml
 
-from grader.course import REPO
+from grader.project import REPO
 
 PROMISED = {"torch": "2.13.0", "nbgrader": "0.9.6"}
 

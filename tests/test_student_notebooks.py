@@ -12,8 +12,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from grader.course import assignments
-from grader.submissions import fill
+from grader.project import assignments
+from grader.samples.submissions import fill
 
 # A kernel for which `import grader` fails, as on a student's machine.
 KERNEL_WITHOUT_GRADER = [
@@ -59,6 +59,6 @@ def test_completed_student_notebook_runs_without_grader(
 def test_the_student_kernel_really_cannot_import_grader(student_kernel: str, tmp_path: Path) -> None:
     from nbclient.exceptions import CellExecutionError
 
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import grader.hidden.lookup")])
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import grader.content.hidden.lookup")])
     with pytest.raises(CellExecutionError, match=r"ModuleNotFoundError|ImportError"):
         NotebookClient(nb, kernel_name=student_kernel, resources={"metadata": {"path": str(tmp_path)}}).execute()

@@ -22,8 +22,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader.course import REPO
-from grader.hostile import CASES, NOTEBOOK, solution
+from grader.project import REPO
+from grader.samples.hostile import CASES, NOTEBOOK, solution
 from tests.helpers import cell_grades
 
 NOBODY = 65534
