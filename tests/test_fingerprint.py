@@ -30,8 +30,8 @@ def test_the_manifest_covers_every_file_of_the_grading_code_and_the_course(repo:
     assert len(tracked_files) > 50
     assert tracked_files <= set(entries), sorted(tracked_files - set(entries))[:5]
     # the modules a hand-kept list once forgot
-    for name in ("grader/remote.py", "grader/nbgrader_speedups.py", "grader/warm.py", "grader/course.py",
-                 "grader/integrity.py", "grader/fingerprint.py", "nbgrader_config.py", "requirements.txt"):
+    for name in ("grader/integrity/stand_ins.py", "grader/compat/speedups.py", "grader/compat/kernels.py", "grader/project.py",
+                 "grader/integrity/report.py", "grader/grading/fingerprint.py", "nbgrader_config.py", "requirements.txt"):
         assert name in entries, name
     assert any(name.startswith("course/") for name in entries)
     assert {"python", "package torch", "package nbgrader"} <= set(entries)
@@ -57,26 +57,26 @@ def test_changing_any_file_changes_the_fingerprint_and_names_it(repo: Path) -> N
 def test_a_new_file_counts_and_caches_do_not(tmp_path: Path) -> None:
     repo = copy_repo(tmp_path / "repo", (*fingerprint.FOLDERS, *fingerprint.FILES))
     before = fingerprint.manifest(repo)
-    (repo / "grader" / "hidden" / "__pycache__").mkdir(exist_ok=True)
-    (repo / "grader" / "hidden" / "__pycache__" / "lookup.cpython-311.pyc").write_bytes(b"cache")
+    (repo / "grader" / "content" / "hidden" / "__pycache__").mkdir(exist_ok=True)
+    (repo / "grader" / "content" / "hidden" / "__pycache__" / "lookup.cpython-311.pyc").write_bytes(b"cache")
     (repo / "solutions" / "01_lookup" / ".ipynb_checkpoints").mkdir(exist_ok=True)
     (repo / "solutions" / "01_lookup" / ".ipynb_checkpoints" / "x.ipynb").write_text("{}")
     assert fingerprint.manifest(repo) == before
-    extra = repo / "grader" / "hidden" / "extra.py"
+    extra = repo / "grader" / "content" / "hidden" / "extra.py"
     extra.write_text("POINTS = 3\n")
     try:
         after = fingerprint.manifest(repo)
-        assert fingerprint.differences(before, after) == ["grader/hidden/extra.py: only there"]
+        assert fingerprint.differences(before, after) == ["grader/content/hidden/extra.py: only there"]
     finally:
         extra.unlink()
 
 
 def test_a_worker_with_other_code_refuses_to_grade_and_names_the_files() -> None:
     here = fingerprint.manifest()
-    coordinator = {**here, "grader/hidden/lookup.py": "0" * 64, "package torch": "2.0.0"}
+    coordinator = {**here, "grader/content/hidden/lookup.py": "0" * 64, "package torch": "2.0.0"}
     result = execute_task(Task("ada", "01_lookup", {"01_lookup": b"{}"}), Job(b"", coordinator))
     assert not result.ok and result.problem.startswith("refused")
-    assert "grader/hidden/lookup.py: different content" in result.problem
+    assert "grader/content/hidden/lookup.py: different content" in result.problem
     assert "package torch: 2.0.0 here" in result.problem
     assert result.fingerprint == fingerprint.fingerprint(here)
 
@@ -90,7 +90,7 @@ def test_a_dask_cluster_with_a_worker_of_other_code_is_refused(tmp_path: Path) -
     from grader.project import GraderError
 
     other = copy_repo(tmp_path / "other checkout")
-    with (other / "grader" / "hidden" / "lookup.py").open("a") as file:
+    with (other / "grader" / "content" / "hidden" / "lookup.py").open("a") as file:
         file.write("\n# edited on the worker machine only\n")
     with LocalCluster(n_workers=0, processes=True, dashboard_address=None) as cluster:
         env = {**os.environ, "PYTHONPATH": ""}
@@ -104,7 +104,7 @@ def test_a_dask_cluster_with_a_worker_of_other_code_is_refused(tmp_path: Path) -
             with pytest.raises(GraderError) as refused:
                 executor.start()
             message = str(refused.value)
-            assert "1 of 1 Dask worker(s)" in message and "grader/hidden/lookup.py: different content" in message
+            assert "1 of 1 Dask worker(s)" in message and "grader/content/hidden/lookup.py: different content" in message
             assert "No submission was graded" in message
         finally:
             worker.kill()

@@ -22,7 +22,7 @@ from tests.helpers import copy_repo
 
 def test_a_reference_that_disagrees_with_the_solution_stops_grading_before_any_student(tmp_path: Path) -> None:
     repo = copy_repo(tmp_path / "checkout")
-    reference = repo / "grader" / "reference" / "lookup.py"
+    reference = repo / "grader" / "content" / "reference" / "lookup.py"
     reference.write_text(reference.read_text() + """
 
 _one_hot = one_hot
@@ -42,7 +42,7 @@ def one_hot(ids, num_classes):   # an edit gone wrong: the reference is off by o
     assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
     assert "grading environment is broken" in done.stderr and "No student has been graded" in done.stderr
     assert "one_hot_hidden" in done.stderr and "out of process" in done.stderr, done.stderr[-2000:]
-    assert "grader/reference/" in done.stderr, "the message says where to look"
+    assert "grader/content/reference/" in done.stderr, "the message says where to look"
     assert "Traceback" not in done.stderr
     left = set(Path(tempfile.gettempdir()).glob("grader-worker-*")) - scratch_before
     assert not left, f"the workers' scratch folders (a student's notebook each) were left behind: {sorted(left)}"

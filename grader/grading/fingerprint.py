@@ -25,7 +25,7 @@ PACKAGES = ("nbgrader", "torch", "numpy", "matplotlib", "ipykernel", "ipython", 
             "nbconvert", "nbformat", "traitlets", "sqlalchemy")
 SKIPPED = ("__pycache__", ".ipynb_checkpoints")
 
-Manifest = dict[str, str]   # "grader/hidden/lookup.py" -> sha256 of its bytes; "python", "package torch" -> version
+Manifest = dict[str, str]   # "grader/content/hidden/lookup.py" -> sha256 of its bytes; "python", "package torch" -> version
 
 
 def _files(repo: Path) -> list[Path]:

@@ -18,7 +18,7 @@ import re
 import nbformat
 from nbformat import NotebookNode
 
-from grader.cells import grade_id
+from grader import cells
 
 _DEFINES = re.compile(r"^(?:def|class)\s+(\w+)", re.MULTILINE)
 
@@ -31,9 +31,9 @@ def _first_definition(cell: NotebookNode) -> str | None:
 def restore_metadata(submitted: NotebookNode, release: NotebookNode) -> list[str]:
     """Repair ``submitted`` in place against ``release``; return what was repaired (empty: nothing to do)."""
     notes = _deduplicate(submitted) + _unknown_grade_ids(submitted, release)
-    graded = [c for c in release.cells if grade_id(c)]
-    present = {grade_id(c) for c in submitted.cells if grade_id(c)}
-    wanted = [c for c in graded if grade_id(c) not in present]
+    graded = [c for c in release.cells if cells.grade_id(c)]
+    present = {cells.grade_id(c) for c in submitted.cells if cells.grade_id(c)}
+    wanted = [c for c in graded if cells.grade_id(c) not in present]
     if not wanted:
         return notes
     by_id = {c.get("id"): c for c in wanted if c.get("id")}
@@ -42,22 +42,22 @@ def restore_metadata(submitted: NotebookNode, release: NotebookNode) -> list[str
     by_source = {c.source.strip(): c for c in wanted if not c.metadata["nbgrader"].get("solution")}
     restored = 0
     for cell in submitted.cells:
-        if grade_id(cell):
+        if cells.grade_id(cell):
             continue
         match = (by_id.get(cell.get("id")) or by_definition.get(_first_definition(cell))
                  or by_source.get(cell.source.strip()))
-        if match is None or grade_id(match) in present or match.cell_type != cell.cell_type:
+        if match is None or cells.grade_id(match) in present or match.cell_type != cell.cell_type:
             continue
         cell.metadata["nbgrader"] = copy.deepcopy(match.metadata["nbgrader"])
-        present.add(grade_id(match))
+        present.add(cells.grade_id(match))
         restored += 1
     inserted = []
     for index, cell in enumerate(release.cells):
-        grade_id = grade_id(cell)
+        grade_id = cells.grade_id(cell)
         if not grade_id or grade_id in present:
             continue
-        previous = next((grade_id(c) for c in reversed(release.cells[:index]) if grade_id(c) in present), None)
-        position = next((i + 1 for i, c in enumerate(submitted.cells) if previous and grade_id(c) == previous), 0)
+        previous = next((cells.grade_id(c) for c in reversed(release.cells[:index]) if cells.grade_id(c) in present), None)
+        position = next((i + 1 for i, c in enumerate(submitted.cells) if previous and cells.grade_id(c) == previous), 0)
         fresh = copy.deepcopy(cell)
         fresh["id"] = f"restored-{grade_id}"[:64]
         submitted.cells.insert(position, fresh)
@@ -77,14 +77,14 @@ def _deduplicate(submitted: NotebookNode) -> list[str]:
 
     nbgrader's own DeduplicateIds leaves the copies with half their metadata, which its add_missing_cells then
     trips over (KeyError 'grade_id')."""
-    last = {grade_id(c): i for i, c in enumerate(submitted.cells) if grade_id(c)}
+    last = {cells.grade_id(c): i for i, c in enumerate(submitted.cells) if cells.grade_id(c)}
     copies = []
     seen_ids: set[str] = set()
     for i, cell in enumerate(submitted.cells):
-        grade_id = grade_id(cell)
-        if grade_id and last[grade_id] != i:
+        graded = cells.grade_id(cell)
+        if graded and last[graded] != i:
             cell.metadata.pop("nbgrader")
-            copies.append(grade_id)
+            copies.append(graded)
         if cell.get("id") in seen_ids:
             cell["id"] = f"copy-{i}"
         seen_ids.add(cell.get("id"))
@@ -96,7 +96,7 @@ def _deduplicate(submitted: NotebookNode) -> list[str]:
 def _unknown_grade_ids(submitted: NotebookNode, release: NotebookNode) -> list[str]:
     """Cells whose nbgrader metadata names a grade id this notebook does not have (pasted from another notebook):
     nbgrader cannot grade a notebook with one at all. They become plain cells, their code kept."""
-    known = {grade_id(c) for c in release.cells if grade_id(c)}
+    known = {cells.grade_id(c) for c in release.cells if cells.grade_id(c)}
     unknown = []
     for cell in submitted.cells:
         meta = cell.get("metadata", {}).get("nbgrader")

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import nbformat
 from nbformat import NotebookNode
 
+from grader import cells
 from grader.project import REPO, Assignment, graded_assignments
 from grader.samples.submissions import answer_cells, fill
 
@@ -296,7 +297,6 @@ SCRIPT_IN_OUTPUT = ONE_HOT + '''
 
 
 from IPython.display import HTML, Javascript, Markdown, display
-from grader import cells
 display(HTML("<script>document.title = 'PWNED';</script><img src=x onerror=\\"document.title='PWNED'\\">"))
 display(Javascript("document.title = 'PWNED';"))
 display(Markdown("<script>document.title = 'PWNED';</script> **bold**"))'''
