@@ -21,9 +21,10 @@ from grader.project import (
     COURSE,
     GraderError,
     check_db_url,
-    check_workspace,
+    check_gradebook_reachable,
     configure_logging,
     ensure_tools_on_path,
+    first_line,
     require_gradebook,
     resolve_path,
 )
@@ -31,108 +32,6 @@ from grader.project import (
 
 def _say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
-
-
-def grade_and_report(
-    source: Path | None,
-    root: Path,
-    *,
-    db_url: str | None,
-    jobs: int | None,
-    students: Sequence[str] | None,
-    notes: dict[str, str] | None = None,
-    warm: bool = True,
-    force: bool = False,
-    dask: str | None = None,
-    isolation: Isolation | None = None,
-) -> int:
-    """collect → autograde (+ feedback) → export → table. Returns 0, or 1 if a submission could not be graded."""
-    from grader.commands.collect import collect
-    from grader.commands.export import format_table, read_table, write_csvs
-    from grader.grading.engine import autograde
-
-    root = resolve_path(root)
-    source = resolve_path(source) if source is not None else None
-    check_workspace(root, db_url)
-    check_gradebook_reachable(db_url)
-    if source is not None:
-        created = not root.exists()
-        try:
-            collected = collect(source, root)
-        except GraderError:
-            if created and root.is_dir() and not any(root.iterdir()):
-                root.rmdir()  # refused: leave nothing behind
-            raise
-        _say(f"collected {len(collected.submissions)} submission(s) from {source} into {root / 'submitted'}")
-        for problem in collected.problems:
-            _say(f"  note: {problem}")
-    executor = None
-    if dask:
-        from grader.grading.executor import DaskExecutor
-
-        executor = DaskExecutor(dask, jobs=jobs, warm=warm, isolation=isolation)
-    outcomes = autograde(root, db_url=db_url, jobs=jobs, students=students, progress=_say, warm=warm, force=force,
-                         executor=executor, isolation=isolation)
-    failed = {(o.student, o.assignment) for o in outcomes if not o.ok}
-    table = read_table(root, db_url, failed)
-    long_csv, wide_csv = write_csvs(table, root, db_url)
-    print()
-    print(format_table(table, notes))
-    print()
-    for outcome in outcomes:
-        if not outcome.ok:
-            print(f"could not grade {outcome.student}/{outcome.assignment}: {outcome.problem}")
-    print(f"feedback (one HTML file per student and notebook): {root / 'feedback'}")
-    print(f"autograded notebooks: {root / 'autograded'}")
-    print(f"grades: {wide_csv} (one row per student), {long_csv} (nbgrader's export)")
-    print(f"gradebook: {_without_password(db_url) if db_url else root / 'gradebook.db'}")
-    from grader.integrity.report import IntegrityLog
-
-    report = IntegrityLog(root)
-    _print_rows(f"integrity: {len(report.flagged())} test(s) scored lower outside the student's kernel; the "
-                f"lower score counts: {report.csv_path}", report.flagged())
-    _print_rows(f"could not be verified: {len(report.unverified())} test(s) whose re-check outside the student's "
-                "kernel did not finish (a deadline, a lost process, an error); the lower score counts until you review "
-                f"them: {report.csv_path}", report.unverified())
-    _print_rows(f"grading environment: {len(report.environment())} test(s) scored HIGHER out of process than in the "
-                "kernel. Nothing a student gains: either the kernel side of grading failed (a module or tool missing "
-                "in the sandbox) or the re-check could not see what the kernel saw (README: a module that shares "
-                f"storage with its input). The in-kernel score stands; look at: {report.csv_path}",
-                report.environment())
-    return 1 if failed else 0
-
-
-def _print_rows(title: str, rows: list[dict]) -> None:
-    """A heading and one line per integrity row (nothing when there are none)."""
-    from grader.integrity.report import ENVIRONMENT
-
-    if rows:
-        print(title)
-    for row in rows:
-        reason = f" — {' '.join(row['reason'].split())[:160]}" if not row["status"].startswith(ENVIRONMENT) else ""
-        kernel = "a hidden test" if row["in_kernel"] is None else f"{row['in_kernel']:g} in the kernel"
-        print(f"  {row['student']} {row['notebook']} {row['test']}: {kernel}, {row['out_of_process']:g} out of "
-              f"process{reason}")
-
-
-def check_gradebook_reachable(db_url: str | None) -> None:
-    """Connect to a ``--db`` server once before anything is written (SQLite files are created as needed)."""
-    if not db_url or db_url.startswith("sqlite"):
-        return
-    from sqlalchemy import create_engine
-
-    engine = create_engine(db_url)
-    try:
-        with engine.connect():
-            pass
-    except Exception as err:  # whatever the driver raises, the instructor gets the same one line
-        raise GraderError(f"cannot open the gradebook {_without_password(db_url)}: {_first_line(err)}") from None
-    finally:
-        engine.dispose()
-
-
-def _first_line(err: BaseException) -> str:
-    return (str(err).strip().splitlines() or [type(err).__name__])[0]
 
 
 def _graded_workspace(args: argparse.Namespace) -> None:
@@ -146,16 +45,6 @@ def _db_argument(url: str) -> str:
         return check_db_url(url)
     except GraderError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
-
-
-def _without_password(url: str) -> str:
-    """A database URL fit to print: its password replaced by ***."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not a URL SQLAlchemy can read: nothing in it is shown as a secret
-        return url.split("@")[-1]
 
 
 def _release(args: argparse.Namespace) -> int:
@@ -179,23 +68,17 @@ def _release(args: argparse.Namespace) -> int:
 
 def _autograde(args: argparse.Namespace) -> int:
     limits = Limits(memory=int(args.memory * 1024**3), cpu=args.cpu_seconds)
+    from grader.commands.autograde import grade_and_report
+
     return grade_and_report(args.submissions, args.root, db_url=args.db, jobs=args.jobs, students=args.student,
                             warm=not args.cold, force=args.force, dask=args.dask,
                             isolation=Isolation(sandbox=not args.no_sandbox, limits=limits))
 
 
 def _feedback(args: argparse.Namespace) -> int:
-    from grader.project import check_result, graded_assignments, make_api
+    from grader.commands.feedback import regenerate_feedback
 
-    _graded_workspace(args)
-    api = make_api(args.root, args.db)
-    done = []
-    for assignment in graded_assignments():
-        if any((args.root / "autograded").glob(f"*/{assignment.name}")):
-            check_result(api.generate_feedback(assignment.name, force=True), f"generate_feedback {assignment.name}")
-            done.append(assignment.name)
-    if not done:
-        raise GraderError(f"nothing has been autograded in {args.root} yet: run `python -m grader autograde` first.")
+    done = regenerate_feedback(args.root, args.db)
     print(f"regenerated the feedback of {', '.join(done)} in {args.root / 'feedback'}")
     return 0
 
@@ -289,5 +172,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as err:
         if type(err).__module__.split(".")[0] not in ("sqlalchemy", "psycopg2", "sqlite3"):
             raise
-        print(f"error: the gradebook could not be used: {_first_line(err)}", file=sys.stderr)
+        print(f"error: the gradebook could not be used: {first_line(err)}", file=sys.stderr)
         return 2

@@ -303,3 +303,33 @@ def quiet_nbgrader_warnings() -> None:
     import warnings
 
     warnings.filterwarnings("ignore", message=".*not in session.*", module="nbgrader")
+
+
+def check_gradebook_reachable(db_url: str | None) -> None:
+    """Connect to a ``--db`` server once before anything is written (SQLite files are created as needed)."""
+    if not db_url or db_url.startswith("sqlite"):
+        return
+    from sqlalchemy import create_engine
+
+    engine = create_engine(db_url)
+    try:
+        with engine.connect():
+            pass
+    except Exception as err:  # whatever the driver raises, the instructor gets the same one line
+        raise GraderError(f"cannot open the gradebook {without_password(db_url)}: {first_line(err)}") from None
+    finally:
+        engine.dispose()
+
+
+def first_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]
+
+
+def without_password(url: str) -> str:
+    """A database URL fit to print: its password replaced by ***."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy can read: nothing in it is shown as a secret
+        return url.split("@")[-1]

@@ -107,7 +107,7 @@ def fresh_workspace(root: Path) -> None:
 
 def run_demo(root: Path, jobs: int | None, say: Callable[[str], None]) -> int:
     """Build the sample class in ``root``, grade it, print the results. Returns the CLI exit code."""
-    from grader.cli import grade_and_report
+    from grader.commands.autograde import grade_and_report
 
     root = resolve_path(root)
     fresh_workspace(root)

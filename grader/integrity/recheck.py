@@ -123,8 +123,14 @@ class Verdict:
         return min(self.in_kernel, self.out_of_process) if self.flagged else self.in_kernel
 
 
+class HiddenTestUnreadable(ValueError):
+    """A hidden test cell of an instructor notebook that is not in the one form the re-check runs: an error of the
+    course, not of a student (the pre-flight stops on it before anyone is graded)."""
+
+
 def hidden_tests(source_notebook: dict[str, Any]) -> list[HiddenTest]:
-    """Every hidden test cell of an instructor notebook, read from its imports and its last line."""
+    """Every hidden test cell of an instructor notebook, read from its imports and its last line; one it cannot read
+    is an error (:class:`HiddenTestUnreadable`), never a test silently left out."""
     found = []
     for cell in source_notebook["cells"]:
         if not is_hidden_test(cell):
@@ -138,7 +144,10 @@ def hidden_tests(source_notebook: dict[str, Any]) -> list[HiddenTest]:
         call = last.value if isinstance(last, ast.Expr) else None
         if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id in modules
                 and call.args and isinstance(call.args[0], ast.Name)):
-            continue
+            raise HiddenTestUnreadable(
+                f"hidden test cell {meta.get('grade_id')!r} cannot be re-checked: after `from grader.content.hidden."
+                "<module> import grade_<name>`, its last line must call it on the student's name, as in "
+                "`grade_one_hot(one_hot, points=2)` (see any solutions/ notebook)")
         points = next((kw.value.value for kw in call.keywords if kw.arg == "points"
                        and isinstance(kw.value, ast.Constant)), meta.get("points", 0))
         found.append(HiddenTest(meta["grade_id"], str(modules[call.func.id]).removeprefix("grader.content.hidden."),
