@@ -39,8 +39,8 @@ c.Autograde.autograde_preprocessors = [ResilientExecute, IgnorePattern, ClearMet
 # Student content (Markdown, HTML and JavaScript outputs) is shown inert in every page rendered from a notebook:
 # feedback, and formgrader's views of submissions, which use nbconvert's HTMLExporter with this configuration.
 c.HTMLExporter.sanitize_html = True
-c.HTMLExporter.filters = {"clean_html": "grader.compat.feedback.safe_html",            # outputs (keeps <p>, tables, images)
-                          "strip_files_prefix": "grader.compat.feedback.inert_markdown"}  # Markdown, in every template
+c.HTMLExporter.filters = {"clean_html": "grader.compat.feedback.safe_html",  # outputs (keeps <p>, tables, images)
+                          "strip_files_prefix": "grader.compat.feedback.inert_markdown"}  # Markdown, every template
 
 # Feedback shows each hidden test by its name, points and report, never its source (nbgrader#917).
 c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]

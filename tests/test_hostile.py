@@ -1,4 +1,5 @@
-"""Hostile and broken submissions (grader.samples.hostile), graded by the real pipeline in one run, each beside its twin.
+"""Hostile and broken submissions (grader.samples.hostile), graded by the real pipeline in one run, each beside its
+twin.
 
 Every attack scores no more than its honest twin, every attack that gains points in the kernel is flagged, every
 odd-but-honest submission scores what its twin scores, the grader never crashes, submitted files are never

@@ -107,7 +107,8 @@ def test_only_compat_touches_private_names_of_the_libraries_it_adapts() -> None:
               if "compat" not in p.relative_to(GRADER).parts
               and (uses := private_uses(p.read_text(encoding="utf-8")))}
     assert not broken, ("private names of nbgrader/nbconvert/nbclient/jupyter_client/ipykernel/SQLAlchemy are used "
-                        f"outside grader/compat/ (move the code there, with a test against the stock behaviour): {broken}")
+                        "outside grader/compat/ (move the code there, with a test against the stock behaviour): "
+                        f"{broken}")
 
 
 def test_compat_is_where_the_private_uses_are() -> None:
@@ -159,7 +160,8 @@ def test_the_private_name_rule_catches(source: str) -> None:
     "from nbconvert.exporters import HTMLExporter\nclass E(HTMLExporter):\n    def run(self):\n"
     "        self._mine = 1\n        return self._mine",
     "class Pool:\n    def run(self):\n        return self._workers",
-    "from nbgrader.preprocessors import Execute\nclass X(Execute):\n    def __init__(self):\n        super().__init__()",
+    "from nbgrader.preprocessors import Execute\nclass X(Execute):\n    def __init__(self):\n"
+    "        super().__init__()",
 ])
 def test_the_private_name_rule_allows(source: str) -> None:
     assert not private_uses(source), private_uses(source)

@@ -38,7 +38,8 @@ KILLED_BY = {
 }
 
 
-# The errors ResilientExecute gives a cell that killed or hung the kernel (read by grader.integrity.recheck and the report).
+# The errors ResilientExecute gives a cell that killed or hung the kernel (read by grader.integrity.recheck and the
+# report).
 INCIDENT_ERRORS = ("KernelDied", "CellTimeoutError", "NotRun")
 
 
@@ -50,9 +51,9 @@ GRADED_OUTSIDE = "GradedOutsideTheKernel"
 class ResilientExecute(Execute):
     """``Execute`` that restarts a dead or stuck kernel, replays the definitions and goes on.
 
-    With ``hidden_tests_in_kernel`` off (how grading workers run it), hidden test cells are not sent to the kernel
-    at all: the student's process never sees their code or the reference they import, and the grader computes
-    their result on its own side (:mod:`grader.integrity.recheck`). Plain ``nbgrader autograde`` keeps nbgrader's behaviour.
+    With ``hidden_tests_in_kernel`` off (how grading workers run it), hidden test cells are not sent to the kernel at
+    all: the student's process never sees their code or the reference they import, and the grader computes their result
+    on its own side (:mod:`grader.integrity.recheck`). Plain ``nbgrader autograde`` keeps nbgrader's behaviour.
     """
 
     max_restarts = Integer(5, help="kernel restarts per notebook before giving up on the rest of it").tag(config=True)
@@ -156,8 +157,8 @@ class ResilientExecute(Execute):
                     break
 
     def _new_kernel(self) -> None:
-        """A new kernel, and a new client for it: the client's sockets never reconnect (grader.compat.kernels.QuickReadyClient),
-        so none follows a path the dead kernel's code may have replaced."""
+        """A new kernel, and a new client for it: the client's sockets never reconnect
+        (grader.compat.kernels.QuickReadyClient), so none follows a path the dead kernel's code may have replaced."""
         run_sync(self.km.restart_kernel)(now=True)
         self.kc.stop_channels()
         self.kc = self.km.client()

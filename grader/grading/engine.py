@@ -1,14 +1,16 @@
 """``grader autograde``: grade a class on every core (or a cluster), with one writer for the gradebook.
 
-The coordinator (this module) reads each submission, hands it to an executor (:mod:`grader.grading.executor`) whose workers run
-nbgrader's own ``autograde`` and ``generate_feedback`` in private scratch courses, and writes every result into the
-class's workspace as it arrives: the autograded notebook and the feedback page into ``autograded/`` and ``feedback/``,
-the grades into the gradebook through nbgrader's own ``SaveAutoGrades`` and ``AssignLatePenalties`` preprocessors. Only
-this process writes the gradebook, so SQLite never meets a second writer and PostgreSQL works the same way.
+The coordinator (this module) reads each submission, hands it to an executor (:mod:`grader.grading.executor`) whose
+workers run nbgrader's own ``autograde`` and ``generate_feedback`` in private scratch courses, and writes every result
+into the class's workspace as it arrives: the autograded notebook and the feedback page into ``autograded/`` and
+``feedback/``, the grades into the gradebook through nbgrader's own ``SaveAutoGrades`` and ``AssignLatePenalties``
+preprocessors. Only this process writes the gradebook, so SQLite never meets a second writer and PostgreSQL works the
+same way.
 
 Re-grading is incremental: a submission whose bytes are unchanged since it was last graded, by the same grading code,
-course and packages (:mod:`grader.grading.fingerprint`), is skipped unless ``force``. Progress reports the count, the rate and
-the time left; a submission that cannot be graded is reported with the reason and costs no other student anything.
+course and packages (:mod:`grader.grading.fingerprint`), is skipped unless ``force``. Progress reports the count, the
+rate and the time left; a submission that cannot be graded is reported with the reason and costs no other student
+anything.
 """
 
 from __future__ import annotations
@@ -255,13 +257,13 @@ def autograde(
     """Autograde every submission in ``root/submitted`` and write feedback; return one outcome per submission.
 
     jobs: worker processes (default: one per core). warm: kernels forked with numpy/torch/matplotlib imported
-    (grader.grading.zygote_client). force: re-grade unchanged submissions too. executor: where the tasks run (an :class:`Executor`;
-    default: a LocalExecutor), e.g. a DaskExecutor. isolation: the sandbox and its limits (default: sandboxed;
-    refuses to run where the machine cannot sandbox).
+    (grader.grading.zygote_client). force: re-grade unchanged submissions too. executor: where the tasks run (an
+    :class:`Executor`; default: a LocalExecutor), e.g. a DaskExecutor. isolation: the sandbox and its limits (default:
+    sandboxed; refuses to run where the machine cannot sandbox).
 
-    Before the first student, the pre-flight check (:mod:`grader.grading.preflight`) grades the instructor's solution of each
-    assignment to be graded through the same workers; a grading environment that cannot give it full marks stops the
-    run with a GraderError and nothing is graded.
+    Before the first student, the pre-flight check (:mod:`grader.grading.preflight`) grades the instructor's solution of
+    each assignment to be graded through the same workers; a grading environment that cannot give it full marks stops
+    the run with a GraderError and nothing is graded.
     """
     say = progress or (lambda line: print(line, file=sys.stderr, flush=True))
     root = resolve_path(root)

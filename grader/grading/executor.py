@@ -393,7 +393,8 @@ def different_code_problem(worker: fingerprint.Manifest, coordinator: fingerprin
 
 
 def _recheck(worker: _Worker, task: Task, autograded: dict[str, bytes], autograded_dir: Path) -> dict[str, bytes]:
-    """Re-check each graded notebook out of process (grader.integrity.recheck); lower the flagged and unverified scores in
+    """Re-check each graded notebook out of process (grader.integrity.recheck); lower the flagged and unverified scores
+    in
     ``autograded`` (in place), in its copy in ``autograded_dir`` (for the feedback page) and in the scratch
     gradebook. A re-check that fails as a whole fails closed: every test of the notebook is unverified."""
     import json

@@ -25,7 +25,8 @@ PACKAGES = ("nbgrader", "torch", "numpy", "matplotlib", "ipykernel", "ipython", 
             "nbconvert", "nbformat", "traitlets", "sqlalchemy")
 SKIPPED = ("__pycache__", ".ipynb_checkpoints")
 
-Manifest = dict[str, str]   # "grader/content/hidden/lookup.py" -> sha256 of its bytes; "python", "package torch" -> version
+# "grader/content/hidden/lookup.py" -> sha256 of its bytes; "python", "package torch" -> version
+Manifest = dict[str, str]
 
 
 def _files(repo: Path) -> list[Path]:

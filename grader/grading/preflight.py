@@ -101,7 +101,8 @@ def _hint(problem: str) -> str:
     if problem.startswith("refused"):
         return ""  # the refusal says what differs and what to do
     if "hidden test" in problem and "out of process" in problem:
-        return ("The hidden tests or the references they compare with (grader/content/hidden/, grader/content/reference/) disagree "
+        return ("The hidden tests or the references they compare with (grader/content/hidden/, "
+                "grader/content/reference/) disagree "
                 "with the solution notebook in solutions/: `make test` (tests/test_reference.py) says where.")
     if any(sign in problem for sign in ("Kernel didn't respond", "DeadKernel", "kernel died", "did not start")):
         return "Kernels do not start or do not answer in the sandbox: run with GRADER_DEBUG=1 to see nbgrader's log."

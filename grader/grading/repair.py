@@ -56,7 +56,8 @@ def restore_metadata(submitted: NotebookNode, release: NotebookNode) -> list[str
         grade_id = cells.grade_id(cell)
         if not grade_id or grade_id in present:
             continue
-        previous = next((cells.grade_id(c) for c in reversed(release.cells[:index]) if cells.grade_id(c) in present), None)
+        previous = next((cells.grade_id(c) for c in reversed(release.cells[:index]) if cells.grade_id(c) in present),
+                        None)
         position = next((i + 1 for i, c in enumerate(submitted.cells) if previous and cells.grade_id(c) == previous), 0)
         fresh = copy.deepcopy(cell)
         fresh["id"] = f"restored-{grade_id}"[:64]

@@ -1,7 +1,7 @@
 """The sandbox every student process runs in: bubblewrap namespaces, resource limits and an unprivileged user.
 
-A grading worker starts its zygote (:mod:`grader.sandboxed.zygote`) through ``bwrap`` (Debian package ``bubblewrap``), so the
-zygote and every kernel it forks see a file system made of an allow-list of read-only folders:
+A grading worker starts its zygote (:mod:`grader.sandboxed.zygote`) through ``bwrap`` (Debian package ``bubblewrap``),
+so the zygote and every kernel it forks see a file system made of an allow-list of read-only folders:
 
 * the system (``/usr``, ``/etc``), the Python installation and the virtual environment, read-only;
 * the worker's own scratch folders, read-write: the notebook being graded and the kernel's sockets;

@@ -42,7 +42,8 @@ def _die_with_parent() -> None:
 
 
 class Zygote:
-    """A zygote process (grader/sandboxed/zygote.py) on a Unix socket, started and stopped by the grading worker that owns it.
+    """A zygote process (grader/sandboxed/zygote.py) on a Unix socket, started and stopped by the grading worker that
+    owns it.
 
     socket_path: where this side binds the zygote's socket; its folder must be outside every sandbox (the zygote
     gets the listening socket as a file descriptor, so nothing in a sandbox can reach it by a path). profile:

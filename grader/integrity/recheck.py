@@ -8,9 +8,10 @@ monkeypatch makes a checker report full marks, ``__eq__`` is always true. So hid
    does not exist (:mod:`grader.sandboxed.subject`), in notebook order and each within the kernel's per-cell limit,
    the cells before a test before that test (:func:`replay`);
 2. here, in the grader's process, each test runs where it stands: a hidden test's ``grade_*`` function of
-   :mod:`grader.content.hidden`, a visible test's cell from the instructor's notebook; the student's functions they use are
-   :class:`grader.integrity.stand_ins.RemoteFunction` proxies (each call sends plain arrays and numbers, the sandbox calls the
-   student's function and sends back plain arrays, or the exception's type and message), their classes stand-ins;
+   :mod:`grader.content.hidden`, a visible test's cell from the instructor's notebook; the student's functions they use
+   are :class:`grader.integrity.stand_ins.RemoteFunction` proxies (each call sends plain arrays and numbers, the sandbox
+   calls the student's function and sends back plain arrays, or the exception's type and message), their classes
+   stand-ins;
 3. every comparison happens here, on plain data.
 
 A hidden test's score is the one it gets here, and its report goes into the graded notebook. A visible test whose
@@ -18,9 +19,9 @@ in-kernel score is higher than its score here is *flagged*: the lower score coun
 deadline, a lost or malformed reply, an error on this side — fails closed: the test is *unverified* and counts the
 lower score (a hidden test 0), reported for review.
 
-Classes and modules cross too, as stand-ins and mirrors (:mod:`grader.integrity.stand_ins`): ``Embedding(10, 3)`` is built in the
-sandbox and the test here gets a real ``nn.Module`` holding its parameters, whose ``forward`` and ``backward`` run
-the student's code over there.
+Classes and modules cross too, as stand-ins and mirrors (:mod:`grader.integrity.stand_ins`): ``Embedding(10, 3)`` is
+built in the sandbox and the test here gets a real ``nn.Module`` holding its parameters, whose ``forward`` and
+``backward`` run the student's code over there.
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class HiddenTest:
-    """A hidden test cell of the source notebook: ``grade_fn(name, points=points)`` from ``grader.content.hidden.module``."""
+    """A hidden test cell of the source notebook: ``grade_fn(name, points=points)`` from
+    ``grader.content.hidden.module``."""
 
     grade_id: str
     module: str

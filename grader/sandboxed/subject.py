@@ -1,12 +1,12 @@
 """The untrusted half of the out-of-process re-check: runs inside the sandbox, next to student code.
 
-Forked by the zygote (:mod:`grader.sandboxed.zygote`) for one notebook: it runs the notebook's student cells (every code cell
-but the test cells, with all output discarded and errors ignored, as nbgrader would) in a fresh IPython shell, then
-answers the grader's requests on the socket the grader handed over (:func:`main`): call a function, build an object
-of a class, call an object, differentiate an earlier output. Only data crosses, as JSON (:class:`Codec`): numbers,
-strings, lists, arrays and tensors as (dtype, shape, bytes), modules as trees of those. Student objects stay here,
-under a handle; nothing is pickled. What the grader does with the answers — comparing them with the reference —
-happens in the grader's own process (:mod:`grader.integrity.recheck`, :mod:`grader.integrity.stand_ins`).
+Forked by the zygote (:mod:`grader.sandboxed.zygote`) for one notebook: it runs the notebook's student cells (every code
+cell but the test cells, with all output discarded and errors ignored, as nbgrader would) in a fresh IPython shell, then
+answers the grader's requests on the socket the grader handed over (:func:`main`): call a function, build an object of a
+class, call an object, differentiate an earlier output. Only data crosses, as JSON (:class:`Codec`): numbers, strings,
+lists, arrays and tensors as (dtype, shape, bytes), modules as trees of those. Student objects stay here, under a
+handle; nothing is pickled. What the grader does with the answers — comparing them with the reference — happens in the
+grader's own process (:mod:`grader.integrity.recheck`, :mod:`grader.integrity.stand_ins`).
 
 This module imports nothing from the ``grader`` package (which is not visible in the sandbox); the grader imports
 its codec and framing.

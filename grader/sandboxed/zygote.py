@@ -1,14 +1,14 @@
 """The zygote: one long-lived process per grading worker that forks every process student code runs in.
 
-This file is run by path (``python zygote.py FD [--preload] [--uid N]``), usually inside a
-bubblewrap sandbox (:mod:`grader.grading.sandbox`), and imports nothing from the ``grader`` package: inside the sandbox that
-package may be invisible. It imports the heavy modules once (numpy, torch, matplotlib, ipykernel) and then, for each
-request, forks a child that becomes either
+This file is run by path (``python zygote.py FD [--preload] [--uid N]``), usually inside a bubblewrap sandbox
+(:mod:`grader.grading.sandbox`), and imports nothing of the ``grader`` package but its neighbours in
+``grader/sandboxed/`` (the one folder of it mounted inside, at ``/opt/grader``). It imports the heavy modules once
+(numpy, torch, matplotlib, ipykernel) and then, for each request, forks a child that becomes either
 
 * ``spawn``: a brand-new IPython kernel (what nbgrader executes a notebook in), or
 * ``recheck``: a plain process that runs a notebook's student cells with all output discarded and then answers
-  function calls on a connected socket the grader hands over with the request (:mod:`grader.integrity.recheck`): arrays in,
-  arrays out, nothing else.
+  function calls on a connected socket the grader hands over with the request (:mod:`grader.integrity.recheck`): arrays
+  in, arrays out, nothing else.
 
 The zygote listens on a socket it inherits as a file descriptor (``FD``): the grader bound it to a path outside every
 sandbox, so no process in here can reach, replace or take over the zygote's socket by a path, and each child closes
@@ -47,7 +47,8 @@ PRELOAD = ("numpy", "torch", "torch.nn.functional", "matplotlib", "matplotlib.py
 KEEP_ENV = ("PATH", "LANG", "LC_ALL", "MPLBACKEND", "NBGRADER_EXECUTION", "PYTHONHASHSEED", "JPY_SESSION_NAME",
             "PYDEVD_DISABLE_FILE_VALIDATION")
 
-SANDBOXED = os.environ.get("GRADER_SANDBOXED") == "1"   # started by grader.grading.sandbox (read before children clear it)
+# Started by grader.grading.sandbox (read before children clear it):
+SANDBOXED = os.environ.get("GRADER_SANDBOXED") == "1"
 KEEP = [Path(p) for p in os.environ.get("GRADER_KEEP", "").split(os.pathsep) if p]   # the grader's folders in /tmp
 _exits: dict[int, int] = {}     # pid -> wait status of children that ended
 _children: set[int] = set()
