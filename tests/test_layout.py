@@ -10,6 +10,8 @@ that breaks it, so a rule that can no longer fail is noticed):
 from __future__ import annotations
 
 import ast
+import importlib
+import re
 from pathlib import Path
 
 import pytest
@@ -165,3 +167,54 @@ def test_the_private_name_rule_catches(source: str) -> None:
 ])
 def test_the_private_name_rule_allows(source: str) -> None:
     assert not private_uses(source), private_uses(source)
+
+
+# ------------------------------------------------------------------------------------------ names that exist
+
+_FILE_NAME = re.compile(r"\bgrader/[\w/]*\w+\.py\b|\bgrader/\w+(?:/\w+)*/(?=[\s`)'\",:])")
+_MODULE_NAME = re.compile(r"\bgrader(?:\.[a-z_]\w*)+")
+CREATED_BY_TESTS = {"grader/content/hidden/extra.py"}   # tests/test_fingerprint.py adds it to a copy of the repo
+
+
+def _named_in(text: str) -> tuple[set[str], set[str]]:
+    return set(_FILE_NAME.findall(text)), set(_MODULE_NAME.findall(text))
+
+
+def _resolves(dotted: str) -> bool:
+    """``grader.a.b.c`` names a module, or an attribute of one (a class, a function, a constant)."""
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            module = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        target: object = module
+        for name in parts[cut:]:
+            if not hasattr(target, name):
+                return False
+            target = getattr(target, name)
+        return True
+    return False
+
+
+def test_every_file_and_module_the_docs_and_docstrings_name_exists() -> None:
+    """Docstrings, comments, messages and the README name files and modules that exist (a rename leaves none
+    behind)."""
+    sources = [*_modules(GRADER), *sorted((GRADER.parent / "tests").glob("*.py")), GRADER.parent / "README.md",
+               GRADER.parent / "nbgrader_config.py", GRADER.parent / "pyproject.toml", GRADER.parent / "Makefile"]
+    missing: dict[str, list[str]] = {}
+    for path in sources:
+        if path.name == "test_layout.py":
+            continue   # its own examples name modules that do not exist, on purpose
+        files, modules = _named_in(path.read_text(encoding="utf-8"))
+        gone = sorted(f for f in files - CREATED_BY_TESTS if not (GRADER.parent / f).exists())
+        gone += sorted(m for m in modules if not _resolves(m.rstrip(".")))
+        if gone:
+            missing[str(path.relative_to(GRADER.parent))] = gone
+    assert not missing, f"names of files or modules that do not exist: {missing}"
+
+
+def test_the_name_check_catches_a_stale_name() -> None:
+    files, _ = _named_in("see grader/warm.py and :mod:`grader.recheck_server`, grader.project.REPO")
+    assert "grader/warm.py" in files and not (GRADER.parent / "grader/warm.py").exists()
+    assert not _resolves("grader.recheck_server") and _resolves("grader.project.REPO")

@@ -51,7 +51,7 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class HiddenTest:
     """A hidden test cell of the source notebook: ``grade_fn(name, points=points)`` from
-    ``grader.content.hidden.module``."""
+    ``grader.content.hidden.<module>``."""
 
     grade_id: str
     module: str
