@@ -218,3 +218,46 @@ def test_the_name_check_catches_a_stale_name() -> None:
     files, _ = _named_in("see grader/warm.py and :mod:`grader.recheck_server`, grader.project.REPO")
     assert "grader/warm.py" in files and not (GRADER.parent / "grader/warm.py").exists()
     assert not _resolves("grader.recheck_server") and _resolves("grader.project.REPO")
+
+
+ENVIRONMENT_WRITERS = {("compat/kernels.py", "worker_environment"), ("project.py", "ensure_tools_on_path")}
+
+
+def environment_writes(source: str) -> list[tuple[str, int]]:
+    """(enclosing function, line) of every change to ``os.environ`` in ``source``."""
+    tree = ast.parse(source)
+    found = []
+    for function in ast.walk(tree):
+        if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef | ast.Module):
+            continue
+        for node in ast.walk(function):
+            target = None
+            if isinstance(node, ast.Assign | ast.AugAssign | ast.Delete):
+                targets = node.targets if isinstance(node, ast.Assign | ast.Delete) else [node.target]
+                target = next((t for t in targets if isinstance(t, ast.Subscript)
+                               and ast.unparse(t.value) == "os.environ"), None)
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and (
+                    ast.unparse(node.func.value) == "os.environ" and node.func.attr in (
+                        "update", "setdefault", "pop", "clear", "__setitem__")
+                    or ast.unparse(node.func) in ("os.putenv", "os.unsetenv")):
+                target = node
+            if target is not None:
+                found.append((getattr(function, "name", "<module>"), target.lineno))
+    innermost: dict[int, str] = {}
+    for name, line in found:   # ast.walk visits the module first, then each function: keep the innermost
+        innermost[line] = name if name != "<module>" or line not in innermost else innermost[line]
+    return sorted((name, line) for line, name in innermost.items())
+
+
+def test_the_environment_is_changed_in_one_place_each_for_jupyter_and_tools() -> None:
+    """Settings travel as one object (grader.grading.executor.Settings) from the command line to the workers; the
+    environment is not a second channel. The two writers left exist because what they configure reads only the
+    environment: jupyter_client's runtime folder and kernel path, and nbgrader's call of ``alembic`` through PATH."""
+    writes = {(str(p.relative_to(GRADER)), name) for p in _modules(GRADER) if "sandboxed" not in p.parts
+              for name, _ in environment_writes(p.read_text(encoding="utf-8"))}
+    assert writes == ENVIRONMENT_WRITERS, f"os.environ is changed in {sorted(writes - ENVIRONMENT_WRITERS)}"
+
+
+def test_the_environment_rule_catches() -> None:
+    assert environment_writes("import os\ndef f():\n    os.environ['X'] = '1'\n") == [("f", 3)]
+    assert environment_writes("import os\nos.environ.update(X='1')\n") == [("<module>", 2)]

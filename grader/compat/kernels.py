@@ -178,8 +178,18 @@ class QuickReadyClient(AsyncKernelClient):
         return None
 
 
+def worker_environment(runtime_dir: Path, jupyter_dir: Path) -> None:
+    """Where this worker process's kernels keep their connection files, and where jupyter_client finds the
+    ``grader-warm`` kernelspec. jupyter_client reads both only from the environment (``jupyter_runtime_dir()``;
+    ``KernelSpecManager.kernel_dirs`` is not a configurable trait), so a worker sets them here, once, when it boots,
+    and nowhere else (tests/test_layout.py holds that)."""
+    os.environ["JUPYTER_RUNTIME_DIR"] = str(runtime_dir)
+    paths = [str(jupyter_dir), *filter(None, os.environ.get("JUPYTER_PATH", "").split(os.pathsep))]
+    os.environ["JUPYTER_PATH"] = os.pathsep.join(dict.fromkeys(paths))
+
+
 def install_kernelspec(jupyter_dir: Path, zygote: Zygote) -> Path:
-    """Write the ``grader-warm`` kernelspec under ``jupyter_dir/kernels``; put ``jupyter_dir`` on JUPYTER_PATH."""
+    """Write the ``grader-warm`` kernelspec under ``jupyter_dir/kernels`` (found through :func:`worker_environment`)."""
     spec_dir = jupyter_dir / "kernels" / KERNEL_NAME
     spec_dir.mkdir(parents=True, exist_ok=True)
     (spec_dir / "kernel.json").write_text(json.dumps({
@@ -190,7 +200,5 @@ def install_kernelspec(jupyter_dir: Path, zygote: Zygote) -> Path:
                                             "config": {"socket": str(zygote.socket_path),
                                                        "limits": json.dumps(zygote.isolation.limits.as_dict())}}},
     }, indent=1))
-    paths = [str(jupyter_dir), *filter(None, os.environ.get("JUPYTER_PATH", "").split(os.pathsep))]
-    os.environ["JUPYTER_PATH"] = os.pathsep.join(dict.fromkeys(paths))
     return spec_dir
 

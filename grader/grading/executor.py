@@ -139,7 +139,7 @@ def boot(settings: Settings) -> _Worker:
         _worker.zygote.ensure()
         return _worker
     single_threaded_torch()  # first, before any tensor operation
-    from grader.compat.kernels import install_kernelspec
+    from grader.compat.kernels import install_kernelspec, worker_environment
     from grader.grading.zygote_client import Zygote
     from grader.sandboxed.zygote import warm_up
 
@@ -151,7 +151,7 @@ def boot(settings: Settings) -> _Worker:
     for sandboxed in ("kernels", "rwork"):
         (root / sandboxed).mkdir(mode=0o755)
     (root / "autograded").mkdir()
-    os.environ["JUPYTER_RUNTIME_DIR"] = str(control / "runtime")  # connection files: their contents go in by request
+    worker_environment(control / "runtime", root / "jupyter")  # connection files: their contents go in by request
     zygote = Zygote(control / "kernel.sock", settings.isolation, "kernel", writable=[root / "kernels"],
                     preload=settings.warm, wait=False)
     _at_exit(zygote.stop)
