@@ -237,8 +237,8 @@ def environment_writes(source: str) -> list[tuple[str, int]]:
                 target = next((t for t in targets if isinstance(t, ast.Subscript)
                                and ast.unparse(t.value) == "os.environ"), None)
             elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and (
-                    ast.unparse(node.func.value) == "os.environ" and node.func.attr in (
-                        "update", "setdefault", "pop", "clear", "__setitem__")
+                    (ast.unparse(node.func.value) == "os.environ" and node.func.attr in (
+                        "update", "setdefault", "pop", "clear", "__setitem__"))
                     or ast.unparse(node.func) in ("os.putenv", "os.unsetenv")):
                 target = node
             if target is not None:
