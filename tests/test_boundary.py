@@ -49,7 +49,7 @@ def test_a_zygote_socket_where_its_children_can_write_is_refused(tmp_path: Path)
         Zygote(writable / "zygote.sock", Isolation(limits=Limits()), "kernel", writable=[writable], wait=False)
 
 
-@pytest.mark.parametrize("profile", ["kernel", "recheck"])
+@pytest.mark.parametrize("profile", ["kernel", "subject"])
 def test_the_sandbox_mounts_no_grader_code_and_writes_only_where_told(profile: str, tmp_path: Path) -> None:
     writable = tmp_path / "kernels"
     args = sandbox.command(profile, [writable], ["true"])

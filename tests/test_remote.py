@@ -146,7 +146,7 @@ def recheck_zygote(tmp_path_factory: pytest.TempPathFactory, name: str) -> tuple
     (root / "control").mkdir(mode=0o700)
     work = root / "rwork"
     work.mkdir()
-    return Zygote(root / "control" / "recheck.sock", Isolation(limits=Limits()), "recheck", writable=[work]), work
+    return Zygote(root / "control" / "subject.sock", Isolation(limits=Limits()), "subject", writable=[work]), work
 
 
 @pytest.fixture(scope="module")

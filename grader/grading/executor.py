@@ -102,15 +102,15 @@ class _Worker:
     key: str                  # the settings it was booted with
     root: Path
     zygote: Zygote            # forks nbgrader's kernels
-    recheck: Zygote           # forks the re-check processes (no grader package in sight)
+    subject: Zygote           # forks the re-check's subject processes (no grader package in sight)
     settings: Settings
     code: str = ""            # the fingerprint of the grading code when it booted (what its imported modules are)
     api: NbGraderAPI | None = None
     template: str = ""        # hash of the gradebook template the scratch course holds
 
-    def recheck_zygote(self) -> Zygote:
-        self.recheck.ensure()
-        return self.recheck
+    def subject_zygote(self) -> Zygote:
+        self.subject.ensure()
+        return self.subject
 
 
 _worker: _Worker | None = None
@@ -155,20 +155,20 @@ def boot(settings: Settings) -> _Worker:
     zygote = Zygote(control / "kernel.sock", settings.isolation, "kernel", writable=[root / "kernels"],
                     preload=settings.warm, wait=False)
     _at_exit(zygote.stop)
-    recheck = Zygote(control / "recheck.sock", settings.isolation, "recheck", writable=[root / "rwork"],
+    subject = Zygote(control / "subject.sock", settings.isolation, "subject", writable=[root / "rwork"],
                      preload=settings.warm, wait=False)
-    _at_exit(recheck.stop)
+    _at_exit(subject.stop)
     try:
         warm_up()
         zygote.ensure()
-        recheck.ensure()
+        subject.ensure()
     except BaseException:  # nothing half-started stays behind; the next task tries again from scratch
         zygote.stop()
-        recheck.stop()
+        subject.stop()
         shutil.rmtree(root, ignore_errors=True)
         raise
     install_kernelspec(root / "jupyter", zygote)
-    _worker = _Worker(key, root, zygote, recheck, settings, fingerprint.fingerprint())
+    _worker = _Worker(key, root, zygote, subject, settings, fingerprint.fingerprint())
     return _worker
 
 
@@ -222,7 +222,7 @@ def _clear(worker: _Worker) -> None:
     """Remove everything the previous submission left in the scratch course (nothing passes to the next student):
     first every process it left running in either sandbox, then its files."""
     worker.zygote.clean()
-    worker.recheck_zygote().clean()
+    worker.subject_zygote().clean()
     for folder in ("submitted", "autograded", "feedback", "control/runtime", "kernels", "rwork"):
         remove_contents(worker.root / folder)
 
@@ -368,7 +368,7 @@ def execute_task(task: Task, job: Job, settings: Settings | None = None) -> Resu
     if not problem:
         # Read once: these bytes are re-checked, lowered where the re-check says so, given feedback and stored.
         autograded = {p.stem: p.read_bytes() for p in sorted(autograded_dir.glob("*.ipynb"))}
-        integrity = _recheck(worker, task, autograded, autograded_dir)
+        integrity = _check_outside_kernel(worker, task, autograded, autograded_dir)
         feedback = worker.api.generate_feedback(task.assignment, task.student, force=True)
         if not feedback.get("success"):
             problem = "feedback: " + last_error(feedback)
@@ -392,7 +392,8 @@ def different_code_problem(worker: fingerprint.Manifest, coordinator: fingerprin
             "checkout and requirements.txt on every worker and restart it.")
 
 
-def _recheck(worker: _Worker, task: Task, autograded: dict[str, bytes], autograded_dir: Path) -> dict[str, bytes]:
+def _check_outside_kernel(worker: _Worker, task: Task, autograded: dict[str, bytes], autograded_dir: Path
+                          ) -> dict[str, bytes]:
     """Re-check each graded notebook out of process (grader.integrity.recheck); lower the flagged and unverified scores
     in
     ``autograded`` (in place), in its copy in ``autograded_dir`` (for the feedback page) and in the scratch
@@ -415,7 +416,7 @@ def _recheck(worker: _Worker, task: Task, autograded: dict[str, bytes], autograd
         source = json.loads(source_file.read_text(encoding="utf-8"))
         notebook = nbformat.reads(data.decode("utf-8"), as_version=4)
         try:
-            found = recheck.recheck_notebook(worker.recheck_zygote(), worker.root / "rwork", source, notebook,
+            found = recheck.recheck_notebook(worker.subject_zygote(), worker.root / "rwork", source, notebook,
                                              worker.settings.isolation.limits.as_dict(), cell_seconds)
         except Exception as err:  # what could not be verified does not score
             import traceback

@@ -5,7 +5,7 @@ so the zygote and every kernel it forks see a file system made of an allow-list 
 
 * the system (``/usr``, ``/etc``), the Python installation and the virtual environment, read-only;
 * the worker's own scratch folders, read-write: the notebook being graded and the kernel's sockets;
-* nothing of the ``grader`` package, in either profile (``kernel``: nbgrader's kernels; ``recheck``: the
+* nothing of the ``grader`` package, in either profile (``kernel``: nbgrader's kernels; ``subject``: the
   out-of-process re-check): hidden tests and the references they compare with run only on the grader's side, so the
   student's code can neither read nor import them (when the package is installed inside a mounted environment, an
   empty folder is mounted over it);
@@ -153,7 +153,7 @@ def seccomp_fd() -> int | None:
 
 
 def command(profile: str, writable: list[Path], program: list[str], seccomp: int | None = None) -> list[str]:
-    """The bwrap command that runs ``program`` in a sandbox of the given profile (``kernel`` or ``recheck``: the same
+    """The bwrap command that runs ``program`` in a sandbox of the given profile (``kernel`` or ``subject``: the same
     file system; the profile names the sandbox in messages). ``seccomp``: a file descriptor from :func:`seccomp_fd`,
     to be passed to the command."""
     args = ["bwrap", *_namespaces(), "--die-with-parent", "--new-session"]

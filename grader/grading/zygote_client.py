@@ -47,7 +47,7 @@ class Zygote:
 
     socket_path: where this side binds the zygote's socket; its folder must be outside every sandbox (the zygote
     gets the listening socket as a file descriptor, so nothing in a sandbox can reach it by a path). profile:
-    ``kernel`` (nbgrader's kernels) or ``recheck`` (the out-of-process re-check); neither sees the grader package.
+    ``kernel`` (nbgrader's kernels) or ``subject`` (the re-check's processes); neither sees the grader package.
     writable: the folders its children may write. preload: import numpy/torch/matplotlib once, before forking (warm
     kernels).
     """
@@ -133,7 +133,7 @@ class Zygote:
             self.socket_path.unlink()
 
     def spawn(self, op: str, connection: socket.socket | None = None, **request: Any) -> ForkedKernel:
-        """Ask for a child (``spawn``: a kernel; ``recheck``: a re-check process that answers on ``connection``, one
+        """Ask for a child (``spawn``: a kernel; ``subject``: a re-check process that answers on ``connection``, one
         end of a socket pair that travels with the request) and track it."""
         inner, pidns = request_pid(str(self.socket_path), {"op": op, **request}, connection)
         return ForkedKernel(host_pid(pidns, inner))

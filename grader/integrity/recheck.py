@@ -321,7 +321,7 @@ def recheck_process(zygote: Zygote, work_root: Path, limits: dict[str, int], cel
     folder = Path(tempfile.mkdtemp(dir=work_root))
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        child = zygote.spawn("recheck", connection=theirs, cwd=str(folder), limits=limits,
+        child = zygote.spawn("subject", connection=theirs, cwd=str(folder), limits=limits,
                              env={"PATH": os.environ.get("PATH", "")}, cell_seconds=cell_seconds)
     except BaseException:
         ours.close()

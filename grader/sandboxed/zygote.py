@@ -6,7 +6,7 @@ This file is run by path (``python zygote.py FD [--preload] [--uid N]``), usuall
 (numpy, torch, matplotlib, ipykernel) and then, for each request, forks a child that becomes either
 
 * ``spawn``: a brand-new IPython kernel (what nbgrader executes a notebook in), or
-* ``recheck``: a plain process that runs a notebook's student cells with all output discarded and then answers
+* ``subject``: a plain process that runs a notebook's student cells with all output discarded and then answers
   function calls on a connected socket the grader hands over with the request (:mod:`grader.integrity.recheck`): arrays
   in, arrays out, nothing else.
 
@@ -19,8 +19,8 @@ limits itself (address space, CPU time, processes, file size, open files) and, w
 to an unprivileged user id of its own, so that the process limit holds and the child can neither signal the zygote
 nor read files the grader did not hand it.
 
-Requests and answers are JSON lines on the zygote's Unix socket; a ``recheck`` request carries its socket as
-``SCM_RIGHTS`` ancillary data.
+Requests and answers are messages of grader/sandboxed/wire.py on the zygote's Unix socket; a ``subject`` request carries
+its socket as ``SCM_RIGHTS`` ancillary data.
 """
 
 from __future__ import annotations
@@ -239,7 +239,7 @@ def _run_kernel(request: dict[str, Any]) -> None:
     kernelapp.launch_new_instance()
 
 
-def _run_recheck(request: dict[str, Any], conn: socket.socket) -> None:
+def _run_subject(request: dict[str, Any], conn: socket.socket) -> None:
     """Run the student cells with output discarded, then answer calls (subject.py) on ``conn`` until the grader
     hangs up."""
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -307,7 +307,7 @@ REQUEST_SECONDS = 10
 
 
 def _answer(conn: socket.socket, server: socket.socket, uid: int | None) -> None:
-    """Read one request from ``conn`` and answer it (forking a child for ``spawn`` and ``recheck``)."""
+    """Read one request from ``conn`` and answer it (forking a child for ``spawn`` and ``subject``)."""
     fds: list[int] = []
     try:
         request = wire.receive(conn, limit=MAX_REQUEST, fds=fds) or {}
@@ -335,7 +335,7 @@ def _dispatch(conn: socket.socket, server: socket.socket, uid: int | None, reque
         status = _exits.get(int(request["pid"]))
         wire.send(conn, describe_status(status))
         return
-    if op not in ("spawn", "recheck") or (op == "recheck" and len(fds) != 1):
+    if op not in ("spawn", "subject") or (op == "subject" and len(fds) != 1):
         answer = {"error": "unknown request", "op": str(op)[:40], "fds": len(fds), "why": request.get("why")}
         wire.send(conn, answer)
         return
@@ -350,7 +350,7 @@ def _dispatch(conn: socket.socket, server: socket.socket, uid: int | None, reque
             if op == "spawn":
                 _run_kernel(request)
             else:
-                _run_recheck(request, socket.socket(fileno=fds[0]))
+                _run_subject(request, socket.socket(fileno=fds[0]))
         except SystemExit as exit_:
             code = exit_.code if isinstance(exit_.code, int) else 1
         except BaseException:  # the child must never return into the zygote's loop
