@@ -5,6 +5,7 @@
     feedback   regenerate the feedback pages from the gradebook (after grading written answers by hand)
     export     print the grade table and write the CSVs again from the gradebook
     demo       build a sample class from bundled submissions and autograde it
+    new-exercise  scaffold an exercise: its cells in a solutions/ notebook, its reference, hidden-test and mutant stubs
 """
 
 from __future__ import annotations
@@ -100,6 +101,18 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(args.root, args.jobs, _say)
 
 
+def _new_exercise(args: argparse.Namespace) -> int:
+    from grader.commands.new_exercise import new_exercise
+    from grader.project import REPO
+
+    done = new_exercise(args.notebook, args.name, args.points, args.visible_points, args.params, args.module)
+    for path in done.files:
+        print(f"{'created' if path in done.created else 'extended'} {path.relative_to(REPO)}")
+    print("Fill in every TODO (the hidden tests give 0 points until they are written), then `python -m grader "
+          "release` and `make test`.")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m grader", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -151,6 +164,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", type=resolve_path, default="demo-class", help="where to build it (default: demo-class)")
     p.add_argument("--jobs", "-j", type=int, help="worker processes (default: one per core)")
     p.set_defaults(command_parser=p, run=_demo)
+
+    p = sub.add_parser("new-exercise", help="scaffold an exercise: notebook cells, reference, hidden tests, mutants",
+                       description="Add exercise NAME to notebook NOTEBOOK (created if it does not exist): a Markdown "
+                                   "cell, the answer cell, NAME_visible and NAME_hidden test cells, and stubs in "
+                                   "grader/content/reference/, grader/content/hidden/ and grader/samples/mutants/. "
+                                   "Nothing is written if anything is wrong.")
+    p.add_argument("notebook", help="NN_topic (created if new, e.g. 07_tokenisation) or NN of an existing notebook")
+    p.add_argument("name", help="the function the student writes; also its grade id (e.g. merge_pair)")
+    p.add_argument("--points", type=float, default=2, help="points of the hidden tests (default: 2)")
+    p.add_argument("--visible-points", type=float, default=1, help="points of the visible checks (default: 1)")
+    p.add_argument("--params", default="", metavar="'a, b'", help="the function's parameters, as in a def")
+    p.add_argument("--module", help="module of grader/content/ for a new notebook (default: its topic)")
+    p.set_defaults(command_parser=p, run=_new_exercise)
     return parser
 
 

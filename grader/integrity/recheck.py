@@ -152,6 +152,11 @@ def hidden_tests(source_notebook: dict[str, Any]) -> list[HiddenTest]:
                 "`grade_one_hot(one_hot, points=2)` (see any solutions/ notebook)")
         points = next((kw.value.value for kw in call.keywords if kw.arg == "points"
                        and isinstance(kw.value, ast.Constant)), meta.get("points", 0))
+        if float(points) != float(meta.get("points", 0)):
+            # nbgrader's maximum is the metadata's, the score is scaled by the call's: both must be the one number.
+            raise HiddenTestUnreadable(
+                f"hidden test cell {meta.get('grade_id')!r} is worth {meta.get('points', 0):g} points in its "
+                f"metadata but its last line passes points={points:g}: make them the same number")
         found.append(HiddenTest(meta["grade_id"], str(modules[call.func.id]).removeprefix("grader.content.hidden."),
                                 call.func.id, call.args[0].id, float(points)))
     return found
