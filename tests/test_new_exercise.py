@@ -1,0 +1,181 @@
+"""``python -m grader new-exercise`` scaffolds an exercise that nbgrader releases, that the re-check reads with the
+points typed once, that gives no points until its hidden tests are written, that lints clean, and it refuses, writing
+nothing, what it cannot scaffold.
+
+Everything runs on one copy of the repository: a new notebook with two exercises (the second extends the modules the
+first created) and an exercise added to 01_lookup (whose hand-written modules it extends)."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from grader.integrity.recheck import HiddenTest, HiddenTestUnreadable, VisibleTest, hidden_tests, notebook_tests
+from tests.helpers import copy_repo
+from tests.test_layout import grader_imports_outside
+
+NEW = "07_tokenisation"
+SCAFFOLD = (  # (arguments, exercise, module, hidden points, visible points)
+    ([NEW, "merge_pair", "--points", "3", "--params", "pair, ids"], "merge_pair", "tokenisation", 3.0, 1.0),
+    (["07", "count_pairs", "--params", "ids", "--visible-points", "0.5"], "count_pairs", "tokenisation", 2.0, 0.5),
+    (["01_lookup", "lookup_rows", "--points", "1.5", "--params", "ids, E"], "lookup_rows", "lookup", 1.5, 1.0),
+)
+GENERATED = ["grader/content/reference/tokenisation.py", "grader/content/hidden/tokenisation.py",
+             "grader/samples/mutants/tokenisation.py", "grader/content/reference/lookup.py",
+             "grader/content/hidden/lookup.py", "grader/samples/mutants/lookup.py"]
+
+
+def _run(repo: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env.pop("PYTHONPATH", None)
+    return subprocess.run([sys.executable, *args], cwd=repo, env=env, capture_output=True, text=True,
+                          timeout=timeout, check=False)
+
+
+def _source(repo: Path, notebook: str) -> dict:
+    return json.loads((repo / "solutions" / notebook / f"{notebook}.ipynb").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    repo = copy_repo(tmp_path_factory.mktemp("new-exercise") / "checkout")
+    for args, name, *_ in SCAFFOLD:
+        done = _run(repo, "-m", "grader", "new-exercise", *args)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert "Traceback" not in done.stderr and name not in done.stderr
+    return repo
+
+
+def test_a_new_notebook_opens_imports_and_closes_like_the_others(repo: Path) -> None:
+    nb = nbformat.read(str(repo / "solutions" / NEW / f"{NEW}.ipynb"), as_version=4)
+    from nbgrader.nbgraderformat import MetadataValidator
+
+    nbformat.validate(nb)
+    MetadataValidator().validate_nb(nb)
+    ids = [c.id for c in nb.cells]
+    assert ids == ["title", "setup", "merge_pair-intro", "merge_pair", "merge_pair_visible", "merge_pair_hidden",
+                   "count_pairs-intro", "count_pairs", "count_pairs_visible", "count_pairs_hidden",
+                   "experiment-intro", "experiment", "summary"], ids
+    assert nb.cells[0].source.startswith("# 07 ") and "you will be able to" in nb.cells[0].source
+    assert "import torch" in nb.cells[1].source and nb.cells[1].metadata.nbgrader.locked
+    assert nb.cells[11].metadata.tags == ["experiment"]
+
+
+def test_an_exercise_added_to_a_notebook_goes_after_its_last_exercise_and_changes_nothing_else(repo: Path) -> None:
+    from grader.project import SOLUTIONS
+
+    before = nbformat.read(str(SOLUTIONS / "01_lookup" / "01_lookup.ipynb"), as_version=4)
+    after = nbformat.read(str(repo / "solutions" / "01_lookup" / "01_lookup.ipynb"), as_version=4)
+    at = [c.id for c in after.cells].index("lookup_rows-intro")
+    assert after.cells[:at] + after.cells[at + 4:] == before.cells, "cells other than the new four changed"
+    assert before.cells[at - 1].id == "linear_from_embedding_hidden", "not after the last exercise"
+
+
+def test_the_scaffold_releases_with_nbgrader_and_the_student_sees_no_solution(repo: Path) -> None:
+    done = _run(repo, "-m", "grader", "release", timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    for notebook, name in ((NEW, "merge_pair"), (NEW, "count_pairs"), ("01_lookup", "lookup_rows")):
+        released = nbformat.read(str(repo / "course" / notebook / f"{notebook}.ipynb"), as_version=4)
+        cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in released.cells}
+        assert cells[name].source.endswith("    # YOUR CODE HERE\n    raise NotImplementedError()")
+        assert "BEGIN SOLUTION" not in cells[name].source and "TODO (instructor)" not in cells[name].source
+        assert cells[f"{name}_visible"].metadata.nbgrader.locked
+        hidden = cells[f"{name}_hidden"].source
+        assert "HIDDEN TESTS" not in hidden and "grader." not in hidden and "grade_" not in hidden, hidden
+        assert hidden.startswith(f"# Hidden tests for {name}")
+
+
+def test_the_re_check_sees_the_new_tests_with_the_points_given_once(repo: Path) -> None:
+    for _, name, module, points, visible in SCAFFOLD:
+        notebook = NEW if module == "tokenisation" else "01_lookup"
+        source = _source(repo, notebook)
+        tests = {t.grade_id: t for t in notebook_tests(source)}
+        assert tests[f"{name}_hidden"] == HiddenTest(f"{name}_hidden", module, f"grade_{name}", name, points)
+        assert isinstance(tests[f"{name}_visible"], VisibleTest) and tests[f"{name}_visible"].points == visible
+        meta = {c["metadata"]["nbgrader"]["grade_id"]: c["metadata"]["nbgrader"] for c in source["cells"]
+                if "nbgrader" in c["metadata"]}
+        assert (meta[f"{name}_hidden"]["points"], meta[f"{name}_visible"]["points"]) == (points, visible)
+        assert meta[name]["solution"] and not meta[name]["grade"], "the answer cell is nbgrader's solution cell"
+
+
+def test_a_hidden_cell_whose_call_and_metadata_disagree_on_points_is_refused() -> None:
+    from grader.project import SOLUTIONS
+
+    source = json.loads((SOLUTIONS / "01_lookup" / "01_lookup.ipynb").read_text(encoding="utf-8"))
+    broken = copy.deepcopy(source)
+    cell = next(c for c in broken["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == "one_hot_hidden")
+    cell["metadata"]["nbgrader"]["points"] = 3.0   # the call still says points=2
+    with pytest.raises(HiddenTestUnreadable, match=r"'one_hot_hidden' is worth 3 points .* points=2"):
+        hidden_tests(broken)
+
+
+def test_the_hidden_stub_gives_no_points_for_any_answer(repo: Path) -> None:
+    probe = """
+import json
+from grader.content.hidden.lookup import grade_lookup_rows
+from grader.content.hidden.tokenisation import grade_count_pairs, grade_merge_pair
+from grader.content.reference import lookup, tokenisation
+from grader.samples.mutants import all_mutants
+
+def raises(*args):
+    raise NotImplementedError
+
+answers = [lookup.embed_lookup, lookup.lookup_rows, tokenisation.merge_pair, raises, lambda *a: 1.0, lambda *a: a, None]
+scores = [grade(answer, points=points) for grade, points in ((grade_merge_pair, 3), (grade_count_pairs, 2),
+                                                             (grade_lookup_rows, 1.5)) for answer in answers]
+print(json.dumps({"scores": scores, "mutants": sorted({m.notebook for m in all_mutants()})}))
+"""
+    done = _run(repo, "-c", probe)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report, result = done.stdout.rsplit("\n", 2)[0], json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["scores"] == [0] * len(result["scores"]), f"a stub gave points: {result['scores']}"
+    assert "not written yet" in report and "0 of 3 points" in report, report[-1500:]
+    assert "07_tokenisation" not in result["mutants"], "the placeholder is a template, not a mutant that passes"
+
+
+def test_the_generated_python_is_ruff_clean_and_content_imports_only_content(repo: Path) -> None:
+    done = _run(repo, "-m", "ruff", "check", *GENERATED)
+    assert done.returncode == 0, done.stdout[-3000:]
+    for path in GENERATED:
+        if path.startswith("grader/content/"):
+            assert not grader_imports_outside((repo / path).read_text(encoding="utf-8"), "grader.content"), path
+
+
+def _snapshot(repo: Path) -> dict[str, str]:
+    return {str(p.relative_to(repo)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
+            for folder in ("grader", "solutions") for p in (repo / folder).rglob("*") if "__pycache__" not in p.parts}
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    ([NEW, "merge_pair"], "exists already"),                  # scaffolded a moment ago
+    (["07", "check_ids"], "exists already"),                  # an exercise of another notebook
+    (["07", "one_hot_hidden"], "exists already"),             # a grade id elsewhere
+    (["07", "rope_matrix"], "exists already"),                # only a reference function (04's)
+    (["01", "merge-pair"], "not a name"),
+    (["01", "class"], "not a name"),
+    (["01", "_private"], "not a name"),
+    (["7_bpe", "merge"], "not a notebook"),
+    (["07-bpe", "merge"], "not a notebook"),
+    (["07_BPE", "merge"], "not a notebook"),
+    (["08", "merge"], "no single notebook numbered 08"),
+    (["07_other", "merge"], "number 07 is taken by 07_tokenisation"),
+    (["01", "merge", "--points", "0"], "not a worth"),
+    (["01", "merge", "--visible-points", "-1"], "not a worth"),
+    (["01", "merge", "--params", "a b"], "not a parameter list"),
+    (["01", "merge", "--module", "tied"], "drop --module tied"),
+    (["08_bpe", "merge", "--module", "lookup"], "holds the hidden tests of 01_lookup"),
+], ids=lambda v: " ".join(v) if isinstance(v, list) else None)
+def test_a_refusal_says_why_exits_2_and_writes_nothing(repo: Path, args: list[str], says: str) -> None:
+    before = _snapshot(repo)
+    done = _run(repo, "-m", "grader", "new-exercise", *args)
+    assert done.returncode == 2, (done.returncode, done.stdout, done.stderr[-1500:])
+    assert done.stderr.startswith("error: ") and says in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert _snapshot(repo) == before, "a refused new-exercise wrote or removed files"
