@@ -1,0 +1,185 @@
+"""The course's nbgrader writes the gradebook stock nbgrader writes: every row of every table, every value.
+
+``grader.compat.speedups.save_auto_grades_at_once`` copies ``SaveAutoGrades.preprocess`` and turns its per-cell
+commits into flushes; ``install`` shares SQLAlchemy engines and checks the metadata schema once. Here the same
+submissions of one assignment (the untouched release, a mutant) are autograded twice by real nbgrader
+runs, each in a fresh process from the same gradebook: once with the course's configuration and nbgrader's own
+``SaveAutoGrades`` and nothing of ``speedups`` installed, once as a grading worker runs (the speedups installed,
+``make_api``'s configuration). Between two gradings of the mutant a person gives one of its cells a manual score, so
+nbgrader's "a manual grade means review it" rule is exercised on rows that already exist. Both gradebooks must then
+hold the same rows, ids and the submission's time aside.
+
+Run as ``python -m tests.test_compat_equivalence stock|course ROOT`` it is that grading process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from grader.project import REPO, notebook_index
+from grader.samples.mutants import by_name
+from grader.samples.submissions import fill, write_notebook
+
+NOTEBOOK = "01_lookup"   # code and Markdown answers, autograded and manually graded cells, visible and hidden tests
+MUTANT = by_name("embed_lookup_columns")
+# The untouched release ("No response.", zeros) and a mutant (full, partial and no credit): every value SaveAutoGrades
+# writes, with two kernels per run. (The full solution adds none: the mutant's other cells are the solution's.)
+STUDENTS = ("release", f"m-{MUTANT.name}")
+REVIEWED = "embed_lookup_hidden"   # the mutant's cell a person scores by hand between its two gradings
+
+# Every table's rows are compared with each random id replaced by what the row is: (table's columns that name it).
+# A foreign key is replaced by the natural key of the row it points to. Tables not listed keep their ids (the
+# course's and the students' ids are names); an id that is random there makes the comparison fail, not pass.
+NATURAL_KEYS = {
+    "assignment": ("name",),
+    "notebook": ("assignment_id", "name"),
+    "base_cell": ("notebook_id", "name"),
+    "source_cell": ("notebook_id", "name"),
+    "submitted_assignment": ("assignment_id", "student_id"),
+    "submitted_notebook": ("assignment_id", "notebook_id"),
+    "grade": ("notebook_id", "cell_id"),
+    "comment": ("notebook_id", "cell_id"),
+}
+WHEN = {("submitted_assignment", "timestamp")}   # the time nbgrader records a submission without a timestamp.txt
+
+
+def grade_in_this_process(mode: str, root: Path) -> dict[str, list[Any]]:
+    """Autograde every student in ``root/submitted``, score the mutant's REVIEWED cell by hand, autograde it again.
+
+    mode "stock": the course's configuration with nbgrader's own SaveAutoGrades, and nothing of speedups installed;
+    "course": what a grading worker runs. Returns the autograde preprocessors used, by name, and whether each of
+    speedups' two patches is installed."""
+    from nbgrader.api import Gradebook
+
+    from grader.project import check_result, make_api, quiet_nbgrader_warnings
+
+    quiet_nbgrader_warnings()
+    assignment = notebook_index()[NOTEBOOK].name
+    api = make_api(root)
+    if mode == "course":
+        from grader.compat import speedups
+
+        speedups.install()
+    else:
+        import copy
+
+        from nbgrader.apps import NbGraderAPI
+        from nbgrader.coursedir import CourseDirectory
+        from nbgrader.preprocessors import SaveAutoGrades
+
+        config = copy.deepcopy(api.config)
+        config.Autograde.autograde_preprocessors = [
+            SaveAutoGrades if p.__name__ == "SaveAutoGradesAtOnce" else p
+            for p in config.Autograde.autograde_preprocessors]
+        api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
+    for student in STUDENTS:
+        check_result(api.autograde(assignment, student, force=True, create=True), f"autograde {student}")
+    with Gradebook(api.coursedir.db_url) as gb:
+        grade = gb.find_grade(REVIEWED, NOTEBOOK, assignment, STUDENTS[-1])
+        grade.manual_score = 0.5
+        gb.find_comment(MUTANT.cell, NOTEBOOK, assignment, STUDENTS[-1]).manual_comment = "Rows, not columns."
+        gb.db.commit()
+    check_result(api.autograde(assignment, STUDENTS[-1], force=True, create=True), "autograde again")
+    import nbgrader.api
+    from nbgrader.nbgraderformat import common
+
+    installed = [getattr(nbgrader.api.create_engine, "shared_by_grader", False),
+                 type(common.jsonschema).__name__ == "_SchemaCheckedOnce"]
+    return {"preprocessors": [p.__name__ for p in api.config.Autograde.autograde_preprocessors],
+            "speedups": installed}
+
+
+def gradebook_rows(db_url: str) -> dict[str, list[dict[str, Any]]]:
+    """table -> its rows (sorted), random ids replaced by natural keys (NATURAL_KEYS), times by whether set."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(db_url)
+    meta = sa.MetaData()
+    meta.reflect(engine)
+    with engine.connect() as conn:
+        raw = {name: [dict(row._mapping) for row in conn.execute(table.select())]
+               for name, table in meta.tables.items()}
+    engine.dispose()
+    by_id = {name: {row["id"]: row for row in rows if "id" in row} for name, rows in raw.items()}
+
+    def key(table: str, value: Any) -> Any:
+        if value is None or table not in NATURAL_KEYS:
+            return value
+        row = by_id[table][value]
+        return tuple(column_value(table, column, row[column]) for column in NATURAL_KEYS[table])
+
+    def column_value(table: str, column: str, value: Any) -> Any:
+        fks = list(meta.tables[table].c[column].foreign_keys)
+        if fks:
+            return key(fks[0].column.table.name, value)
+        if column == "id":
+            return key(table, value)
+        if (table, column) in WHEN:
+            return value is not None
+        return value
+
+    return {table: sorted(({c: column_value(table, c, v) for c, v in row.items()} for row in rows), key=repr)
+            for table, rows in raw.items()}
+
+
+def _grade(mode: str, root: Path) -> dict[str, list[Any]]:
+    done = subprocess.run([sys.executable, "-m", "tests.test_compat_equivalence", mode, str(root)], cwd=REPO,
+                          capture_output=True, text=True, timeout=900,
+                          env={**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"})
+    assert done.returncode == 0, f"the {mode} grading failed:\n{done.stderr[-3000:]}"
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_the_course_writes_every_gradebook_row_stock_nbgrader_writes(tmp_path: Path) -> None:
+    from grader.commands.release import generate
+    from grader.project import default_db_url
+
+    assignment = notebook_index()[NOTEBOOK]
+    template = tmp_path / "template"
+    template.mkdir()
+    generate(template, default_db_url(template), only=[assignment])
+    submissions = {"release": fill(assignment, NOTEBOOK, solve=False),
+                   STUDENTS[-1]: fill(assignment, NOTEBOOK, {MUTANT.cell: MUTANT.source})}
+    rows, used = {}, {}
+    for mode in ("stock", "course"):
+        root = tmp_path / mode
+        root.mkdir()
+        shutil.copyfile(template / "gradebook.db", root / "gradebook.db")
+        for student, nb in submissions.items():
+            write_notebook(nb, root / "submitted" / student / assignment.name / f"{NOTEBOOK}.ipynb")
+        used[mode] = _grade(mode, root)
+        rows[mode] = gradebook_rows(default_db_url(root))
+
+    # The two runs differ in SaveAutoGrades and speedups only, or this test would compare nothing.
+    stock, course = used["stock"]["preprocessors"], used["course"]["preprocessors"]
+    assert "SaveAutoGrades" in stock and "SaveAutoGradesAtOnce" not in stock and not any(used["stock"]["speedups"])
+    assert course == [("SaveAutoGradesAtOnce" if p == "SaveAutoGrades" else p) for p in stock], (stock, course)
+    assert all(used["course"]["speedups"]), used["course"]
+
+    # ... and the rows exercise every value SaveAutoGrades writes, or equality would prove little.
+    grades = rows["stock"]["grade"]
+    assert len(grades) == len(STUDENTS) * 13, len(grades)
+    scores = {g["auto_score"] for g in grades}
+    assert {None, 0.0, 1.0, 2.0} <= scores and any(s not in (None, 0.0, 1.0, 2.0) for s in scores), scores
+    assert {g["needs_manual_grade"] for g in grades} == {True, False}
+    reviewed = [g for g in grades if g["cell_id"][1] == REVIEWED and g["manual_score"] is not None]
+    assert len(reviewed) == 1 and reviewed[0]["needs_manual_grade"] and reviewed[0]["auto_score"] is not None
+    comments = {c["auto_comment"] for c in rows["stock"]["comment"]}
+    assert comments == {None, "No response."}, comments
+
+    assert rows["course"].keys() == rows["stock"].keys()
+    for table in rows["stock"]:
+        missing = [r for r in rows["stock"][table] if r not in rows["course"][table]]
+        extra = [r for r in rows["course"][table] if r not in rows["stock"][table]]
+        assert not missing and not extra, (f"table {table}: rows stock nbgrader wrote and the course did not "
+                                           f"{missing[:3]}; rows only the course wrote {extra[:3]}")
+
+
+if __name__ == "__main__":
+    print(json.dumps(grade_in_this_process(sys.argv[1], Path(sys.argv[2]))))
