@@ -33,7 +33,8 @@ MUTANT = by_name("embed_lookup_columns")
 STUDENTS = ("release", f"m-{MUTANT.name}")
 REVIEWED = "embed_lookup_hidden"   # the mutant's cell a person scores by hand between its two gradings
 
-# Every table's rows are compared with each random id replaced by what the row is: (table's columns that name it).
+# Every table's rows are compared with each random id replaced by what the row is: the table's columns that name it,
+# joined by "/" ("01_lookup/release" for a submission).
 # A foreign key is replaced by the natural key of the row it points to. Tables not listed keep their ids (the
 # course's and the students' ids are names); an id that is random there makes the comparison fail, not pass.
 NATURAL_KEYS = {
@@ -112,7 +113,7 @@ def gradebook_rows(db_url: str) -> dict[str, list[dict[str, Any]]]:
         if value is None or table not in NATURAL_KEYS:
             return value
         row = by_id[table][value]
-        return tuple(column_value(table, column, row[column]) for column in NATURAL_KEYS[table])
+        return "/".join(str(column_value(table, column, row[column])) for column in NATURAL_KEYS[table])
 
     def column_value(table: str, column: str, value: Any) -> Any:
         fks = list(meta.tables[table].c[column].foreign_keys)
@@ -168,7 +169,7 @@ def test_the_course_writes_every_gradebook_row_stock_nbgrader_writes(tmp_path: P
     scores = {g["auto_score"] for g in grades}
     assert {None, 0.0, 1.0, 2.0} <= scores and any(s not in (None, 0.0, 1.0, 2.0) for s in scores), scores
     assert {g["needs_manual_grade"] for g in grades} == {True, False}
-    reviewed = [g for g in grades if g["cell_id"][1] == REVIEWED and g["manual_score"] is not None]
+    reviewed = [g for g in grades if g["cell_id"].endswith("/" + REVIEWED) and g["manual_score"] is not None]
     assert len(reviewed) == 1 and reviewed[0]["needs_manual_grade"] and reviewed[0]["auto_score"] is not None
     comments = {c["auto_comment"] for c in rows["stock"]["comment"]}
     assert comments == {None, "No response."}, comments

@@ -27,6 +27,13 @@ from nbgrader.preprocessors import Execute, LimitOutput
 from traitlets import Bool, Integer
 
 from grader.cells import is_hidden_test, is_test_cell
+from grader.compat import require_versions
+
+require_versions(__name__, "ResilientExecute overrides nbgrader's Execute.preprocess/preprocess_cell, nbclient's "
+                 "NotebookClient._async_handle_timeout, execute_cell and its km/kc and jupyter_client's "
+                 "restart_kernel; LimitOutputSize wraps nbgrader's LimitOutput: read those against the new "
+                 "versions and run tests/test_hostile.py and tests/test_grading.py",
+                 ("nbgrader", "nbclient", "jupyter_client"))
 
 KILLED_BY = {
     "SIGKILL": "was killed (SIGKILL): usually the memory limit, or too many processes",

@@ -28,6 +28,14 @@ from nbformat import NotebookNode
 from nbgrader.preprocessors import ClearHiddenTests, GetGrades
 from traitlets import Bool, List
 
+from grader.compat import require_versions
+
+require_versions(__name__, "FeedbackExporter copies nbconvert's HTMLExporter.from_notebook_node and overrides "
+                 "markdown2html and _create_environment; HideHiddenTests uses nbgrader's "
+                 "ClearHiddenTests._remove_hidden_test_region and GetGrades.display_data_priority: diff those "
+                 "against the new versions and run tests/test_feedback_exporter.py, tests/test_feedback_browser.py "
+                 "and tests/test_grading.py", ("nbgrader", "nbconvert"))
+
 HIDDEN_NOTE = "# (the code of the hidden tests is not shown; their report is below)"
 
 

@@ -30,7 +30,15 @@ from jupyter_client.connect import KernelConnectionInfo
 from jupyter_client.provisioning import LocalProvisioner
 from traitlets import Unicode
 
+from grader.compat import require_versions
 from grader.grading.zygote_client import ForkedKernel, Zygote, ask, host_pid, request_pid
+
+require_versions(__name__, "WarmKernelProvisioner overrides jupyter_client's LocalProvisioner.launch_kernel, "
+                 "cleanup and kill and relies on its IPC socket names; QuickReadyClient replaces "
+                 "AsyncKernelClient._async_wait_for_ready and _create_connected_socket and relies on ipykernel "
+                 "publishing a status for every request: read those against the new versions and run "
+                 "tests/test_grading.py, tests/test_hostile.py and tests/test_parallel.py",
+                 ("jupyter_client", "ipykernel"))
 
 KERNEL_NAME = "grader-warm"
 

@@ -23,6 +23,14 @@ import json
 import os
 from typing import Any
 
+from grader.compat import require_versions
+
+require_versions(__name__, "share_gradebook_engines replaces nbgrader.api.create_engine, check_metadata_schemas_once "
+                 "replaces nbgrader.nbgraderformat.common.jsonschema, and SaveAutoGradesAtOnce copies nbgrader's "
+                 "SaveAutoGrades.preprocess and turns SQLAlchemy's Session.commit into flush: diff those against "
+                 "the new versions and run tests/test_compat_equivalence.py and tests/test_nbgrader_speedups.py",
+                 ("nbgrader", "sqlalchemy"))
+
 _GRAVEYARD: list[object] = []   # engines a forked child inherited: never used there, never closed there
 
 
