@@ -302,7 +302,9 @@ def quiet_nbgrader_warnings() -> None:
     then writes correctly. Not news to an instructor; every process that writes a gradebook calls this."""
     import warnings
 
-    warnings.filterwarnings("ignore", message=".*not in session.*", module="nbgrader")
+    from sqlalchemy.exc import SAWarning
+
+    warnings.filterwarnings("ignore", message=".*not in session.*", category=SAWarning, module="nbgrader")
 
 
 def check_gradebook_reachable(db_url: str | None) -> None:
