@@ -65,3 +65,25 @@ def copy_repo(dest: Path, names: tuple[str, ...] = REPO_FILES) -> Path:
         elif source.is_file():
             shutil.copy2(source, dest / name)
     return dest
+
+
+def cell_source(notebook: Path, grade_id: str) -> str:
+    """The source of one test cell of a solution notebook (hidden region included)."""
+    nb = nbformat.read(str(notebook), as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code" and nbgrader_meta(cell).get("grade_id") == grade_id:
+            return cell.source
+    raise KeyError(f"{notebook.name} has no test cell {grade_id!r}")
+
+
+def run_cell(source: str, namespace: dict[str, Any], name: str) -> Any:
+    """Execute a cell's source in ``namespace`` as a kernel would; return the value of its last line if that is an
+    expression (what nbgrader reads as a hidden test's partial credit), else None."""
+    import ast
+
+    tree = ast.parse(source)
+    last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+    exec(compile(tree, f"<{name}>", "exec"), namespace)
+    if last is None:
+        return None
+    return eval(compile(ast.Expression(last.value), f"<{name}>", "eval"), namespace)

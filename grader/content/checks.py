@@ -8,6 +8,7 @@ the checker before any comparison, and no comparison calls a method of the stude
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -22,6 +23,7 @@ __all__ = [
     "expect_raises",
     "expect_tensor",
     "fmt_call",
+    "names_shape",
 ]
 
 _SMALL = 12  # arrays with at most this many elements are shown in full in messages
@@ -173,19 +175,36 @@ def same_value(before: Any, after: Any) -> bool:
         and torch.equal(before.nan_to_num(), after.nan_to_num())))
 
 
+def names_shape(shape: tuple[int, ...]) -> list[str | re.Pattern[str]]:
+    """What counts as naming ``shape`` in a message: its numbers in order, in any rendering a student writes.
+
+    ``(3, 4)``, ``[3, 4]``, ``torch.Size([3, 4])``, ``3x4``, ``3 × 4`` all name ``(3, 4)``; ``(3,)``, ``[3]`` and a bare
+    ``3`` name ``(3,)``. The first entry is the pattern that decides; the strings after it are what the report shows.
+    """
+    numbers = [str(int(n)) for n in shape]
+    between = r"[\s,×x*()\[\]]{1,6}"  # separators of one rendering: spaces, commas, brackets, x, ×, *
+    pattern = re.compile(r"(?<!\d)" + between.join(numbers) + r"(?!\d)") if numbers else re.compile(r"\(\)|\[\]")
+    return [pattern, str(tuple(shape)), str(list(shape))]
+
+
+def _named(alternative: str | re.Pattern[str], message: str) -> bool:
+    return bool(alternative.search(message)) if isinstance(alternative, re.Pattern) else alternative in message
+
+
 def expect_raises(
     exc_type: type[BaseException],
     fn: Callable[..., Any],
     args: Sequence[Any],
     call: str,
     *,
-    mentions: Mapping[str, Sequence[str]] | None = None,
+    mentions: Mapping[str, Sequence[str | re.Pattern[str]]] | None = None,
     hint: str = "",
 ) -> None:
     """Calling ``fn(*args)`` must raise ``exc_type`` (or a subclass). ``fn`` gets copies of the arrays (copy_input).
 
-    ``mentions`` maps what the message must name to the strings that count as naming it:
-    ``{"the bad id": ["9"], "V": ["7"]}`` demands both "9" and "7" in the message.
+    ``mentions`` maps what the message must name to what counts as naming it (substrings, or compiled patterns
+    such as :func:`names_shape` gives): ``{"the bad id": ["9"], "V": ["7"]}`` demands both "9" and "7" in the
+    message. Ask only for what the exercise text asks the message to name.
     """
     suffix = f" {hint}" if hint else ""
     try:
@@ -193,9 +212,9 @@ def expect_raises(
     except exc_type as err:
         message = str(err)
         missing = [
-            f"{what} ({' or '.join(alternatives)})"
+            f"{what} ({' or '.join(a for a in alternatives if isinstance(a, str))})"
             for what, alternatives in (mentions or {}).items()
-            if not any(s in message for s in alternatives)
+            if not any(_named(a, message) for a in alternatives)
         ]
         if missing:
             raise CheckFailed(

@@ -14,7 +14,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from grader.content.checks import CheckFailed, describe, expect, expect_array, expect_raises, expect_tensor, fmt_call
+from grader.content.checks import (
+    CheckFailed,
+    describe,
+    expect,
+    expect_array,
+    expect_raises,
+    expect_tensor,
+    fmt_call,
+    names_shape,
+)
 from grader.content.hidden.common import (
     BATCH_SHAPES,
     EMPTY_SHAPES,
@@ -154,15 +163,15 @@ def grade_embedding_grad(embedding_grad: Callable[..., Any], points: float = 2) 
         ids = np.array([1, 2, 1, 0])
         for g in (np.ones(3), np.ones((3, 3)), np.ones((4, 1, 3))):
             expect_raises(ValueError, embedding_grad, [ids, g, 5], fmt_call(name, ids, g, 5),
-                          mentions={"the shape of grad_out": [str(g.shape)]},
+                          mentions={"the shape of grad_out": names_shape(g.shape)},
                           hint="grad_out must have shape ids.shape + (d,); np.add.at would broadcast a wrong "
-                               "shape silently, so check it and say which shapes you got.")
+                               "shape silently, so check it and say which shape you got.")
 
     def rejects_bad_padding_idx() -> None:
         ids, g = np.array([0, 1]), np.ones((2, 2))
         for pad in (5, 9, -1):
+            # The exercise asks for a ValueError here, not for a message naming the value: none is demanded.
             expect_raises(ValueError, embedding_grad, [ids, g, 5, pad], fmt_call(name, ids, g, 5, padding_idx=pad),
-                          mentions={"the padding id": [str(pad)]},
                           hint="padding_idx is None or an id in [0, V).")
 
     return score(name, [
