@@ -44,6 +44,15 @@ def bad_id_cases(V: int) -> list[tuple[np.ndarray, int]]:
     return cases
 
 
+def names_dtype_or_value(ids: Any) -> list[str]:
+    """What counts as naming the dtype or the value of non-integer ids (the text asks for either): the dtype
+    (``float64``, also inside ``torch.float64``), its kind as a word (``float``, ``bool``: "floats are not ids"),
+    or the first value (``1.0``, ``True``)."""
+    arr = np.asarray(ids)
+    kind = {"f": "float", "b": "bool", "c": "complex", "U": "str", "O": "object"}.get(arr.dtype.kind, str(arr.dtype))
+    return [str(arr.dtype), kind, str(arr.flat[0])] if arr.size else [str(arr.dtype), kind]
+
+
 def bad_id_property(name: str, fn: Callable[[np.ndarray], Any], V: int, make_call: Callable[[Any], str]) -> Property:
     def check() -> None:
         for ids, bad in bad_id_cases(V):
@@ -54,7 +63,7 @@ def bad_id_property(name: str, fn: Callable[[np.ndarray], Any], V: int, make_cal
         for ids in (np.array([1.0, 2.0]), np.array([0.5]), np.array([True, False])):
             expect_raises(
                 TypeError, fn, [ids], make_call(ids),
-                mentions={"the dtype or the value": [str(ids.dtype), str(ids[0])]},
+                mentions={"the dtype or the value": names_dtype_or_value(ids)},
                 hint="Token ids must have an integer dtype; floats and booleans are not ids.",
             )
     return Property(name, check)

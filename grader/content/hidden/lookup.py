@@ -22,6 +22,7 @@ from grader.content.hidden.common import (
     TABLE_SIZES,
     bad_id_cases,
     bad_id_property,
+    names_dtype_or_value,
     random_ids,
     random_table,
     with_duplicates_and_largest,
@@ -64,9 +65,8 @@ def grade_check_ids(check_ids: Callable[..., Any], points: float = 2) -> float:
 
     def non_integer_ids() -> None:
         for ids in (np.array([1.0, 2.0]), np.array([[0.5]]), 2.0, np.array([True, False])):
-            dtype = np.asarray(ids).dtype
             expect_raises(TypeError, check_ids, [ids, V], fmt_call("check_ids", ids, V),
-                          mentions={"the dtype or the value": [str(dtype), str(np.asarray(ids).flat[0])]},
+                          mentions={"the dtype or the value": names_dtype_or_value(ids)},
                           hint="Ids with a float or bool dtype are errors, even 2.0: do not round or cast them.")
 
     def empty_batch() -> None:
