@@ -1,13 +1,22 @@
-"""One real nbgrader run grades every submission the tests look at.
+"""Real nbgrader runs, each paid for once per session and only by the tests that need it.
 
 Starting a kernel and importing torch costs seconds per notebook, so instead of one autograde per test the
 session builds a single class — the full solution, the untouched release, and one student per mutant — and
-grades it once with ``grader.grading.engine`` on every core. Tests then read the gradebook, the autograded
-notebooks and the feedback.
+grades it once with ``grader.grading.engine`` on every core (``graded_class``). Tests then read the gradebook, the
+autograded notebooks and the feedback. Tests that compare a few submissions with another way of grading them use
+``graded_sample``, which grades only those few unless the session grades the class anyway.
+
+Every workspace an in-process test grades starts from one template course (``grading_template``: nbgrader's
+``generate_assignment`` of every graded assignment, run once), as a workspace the grader has prepared before with
+the same code does; the tests of ``release`` and of the command line still generate from scratch.
+
+``release_check`` runs ``python -m grader release --check`` once for the two tests that read it.
 """
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,11 +24,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader.grading.engine import Outcome, autograde, default_jobs
+from grader.grading.engine import CACHE_DIR, Outcome, autograde, default_jobs, prepare
+from grader.grading.fingerprint import fingerprint, manifest
 from grader.project import Assignment, default_db_url, graded_assignments, notebook_index
-from grader.samples.mutants import Mutant, all_mutants
+from grader.samples.mutants import Mutant, all_mutants, by_name
 from grader.samples.submissions import fill, write_notebook
-from tests.helpers import cell_grades
+from tests.helpers import cell_grades, run_grader
 
 SOLUTION = "solution"
 RELEASE = "release"
@@ -28,6 +38,12 @@ BROKEN = "broken-json"  # hands in a notebook that is not valid JSON
 
 def mutant_student(mutant: Mutant) -> str:
     return f"m-{mutant.name}"
+
+
+# (student, notebook): a few submissions of the class, for the tests that grade them another way and compare.
+SAMPLE = [(SOLUTION, "01_lookup"), (RELEASE, "01_lookup"), (SOLUTION, "03_tied_embeddings"),
+          (mutant_student(by_name("one_hot_width_from_batch")), "01_lookup"),
+          (mutant_student(by_name("tiny_lm_copies")), "03_tied_embeddings")]
 
 
 @dataclass
@@ -55,9 +71,45 @@ def _submit(root: Path, student: str, assignment: Assignment, notebook: str, nb:
     write_notebook(nb, root / "submitted" / student / assignment.name / f"{notebook}.ipynb")
 
 
+def submit_like_the_class(root: Path, pairs: list[tuple[str, str]]) -> None:
+    """Hand in (student, notebook) submissions as the session's class has them: solution, release or a mutant."""
+    index = notebook_index()
+    for student, notebook in pairs:
+        assignment = index[notebook]
+        if student == SOLUTION:
+            nb = fill(assignment, notebook)
+        elif student == RELEASE:
+            nb = fill(assignment, notebook, solve=False)
+        else:
+            mutant = by_name(student.removeprefix("m-"))
+            nb = fill(assignment, notebook, {mutant.cell: mutant.source})
+        _submit(root, student, assignment, notebook, nb)
+
+
 @pytest.fixture(scope="session")
-def graded_class(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GradedClass]:
-    root = tmp_path_factory.mktemp("class")
+def grading_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The grader's cache of the template course for this code (gradebook and release of every graded assignment,
+    from nbgrader's generate_assignment), generated once for the session by the engine's own ``prepare``."""
+    root = tmp_path_factory.mktemp("template")
+    prepare(root, default_db_url(root), [], fingerprint(manifest()))
+    return root / CACHE_DIR
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, grading_template: Path) -> Path:
+    """An empty class workspace holding the session's template course, as the grader's cache of an earlier run."""
+    seed(tmp_path, grading_template)
+    return tmp_path
+
+
+def seed(root: Path, grading_template: Path) -> Path:
+    shutil.copytree(grading_template, root / CACHE_DIR)
+    return root
+
+
+@pytest.fixture(scope="session")
+def graded_class(tmp_path_factory: pytest.TempPathFactory, grading_template: Path) -> Iterator[GradedClass]:
+    root = seed(tmp_path_factory.mktemp("class"), grading_template)
     for assignment in graded_assignments():
         for notebook in assignment.notebooks:
             _submit(root, SOLUTION, assignment, notebook, fill(assignment, notebook))
@@ -73,3 +125,27 @@ def graded_class(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GradedCla
     broken.write_text('{"cells": [ this is not JSON')
     outcomes = autograde(root, jobs=default_jobs(), progress=lambda line: None)
     yield GradedClass(root, outcomes)
+
+
+@pytest.fixture(scope="session")
+def graded_sample(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+                  grading_template: Path) -> GradedClass:
+    """SAMPLE graded as the class is (the default engine: parallel workers, warm kernels).
+
+    When a test of this session needs the whole class, the class is that run: its rows for SAMPLE are these
+    submissions graded the same way, at no extra cost. Otherwise only SAMPLE is graded, in seconds.
+    """
+    if any("graded_class" in item.fixturenames for item in request.session.items):
+        return request.getfixturevalue("graded_class")
+    root = seed(tmp_path_factory.mktemp("sample"), grading_template)
+    submit_like_the_class(root, SAMPLE)
+    outcomes = autograde(root, jobs=default_jobs(), progress=lambda line: None)
+    assert all(o.ok for o in outcomes), [o.problem for o in outcomes if not o.ok]
+    return GradedClass(root, outcomes)
+
+
+@pytest.fixture(scope="session")
+def release_check() -> subprocess.CompletedProcess:
+    """``python -m grader release --check``, once: nbgrader regenerates the release from solutions/ into a copy of
+    course/ and the command says whether anything changed."""
+    return run_grader("release", "--check")

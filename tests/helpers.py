@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -87,3 +90,11 @@ def run_cell(source: str, namespace: dict[str, Any], name: str) -> Any:
     if last is None:
         return None
     return eval(compile(ast.Expression(last.value), f"<{name}>", "eval"), namespace)
+
+
+def run_grader(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    """``python -m grader ARGS`` as an instructor runs it, in a subprocess, with this environment's tools on PATH."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    return subprocess.run([sys.executable, "-m", "grader", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=600)
+

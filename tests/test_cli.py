@@ -11,14 +11,9 @@ from pathlib import Path
 import pytest
 
 from grader.commands.demo import MARKER, PERSONAS
-from grader.project import REPO, graded_assignments
+from grader.project import graded_assignments
 from grader.samples.mutants import by_name
-
-
-def grader(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    return subprocess.run([sys.executable, "-m", "grader", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=600)
+from tests.helpers import run_grader as grader
 
 
 @pytest.fixture(scope="module")
@@ -125,8 +120,8 @@ def test_autograde_of_a_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     assert "does not exist" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_release_check_reports_up_to_date() -> None:
-    result = grader("release", "--check")
+def test_release_check_reports_up_to_date(release_check: subprocess.CompletedProcess) -> None:
+    result = release_check   # `grader release --check`, run once per session (tests/test_release.py reads it too)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "up to date" in result.stdout
 

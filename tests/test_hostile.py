@@ -24,6 +24,7 @@ from grader.grading.sandbox import Isolation, Limits
 from grader.integrity.report import IntegrityLog
 from grader.project import GraderError, default_db_url, graded_assignments
 from grader.samples.hostile import CASES, NOTEBOOK, UNREADABLE, Case, solution
+from tests.conftest import seed
 from tests.helpers import cell_grades
 
 ASSIGNMENT = next(a for a in graded_assignments() if NOTEBOOK in a.notebooks).name
@@ -55,8 +56,8 @@ def _sha(path: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Corpus]:
-    root = tmp_path_factory.mktemp("hostile")
+def corpus(tmp_path_factory: pytest.TempPathFactory, grading_template: Path) -> Iterator[Corpus]:
+    root = seed(tmp_path_factory.mktemp("hostile"), grading_template)
     twins: dict[bytes, str] = {}
     twin_of: dict[str, str] = {}
 

@@ -13,9 +13,8 @@ from grader.grading import fingerprint
 from grader.grading.engine import autograde
 from grader.grading.executor import DaskExecutor, Job, LocalExecutor, Result, Settings, Task, execute_task
 from grader.project import default_db_url, notebook_index
-from grader.samples.mutants import by_name
 from grader.samples.submissions import fill, write_notebook
-from tests.conftest import RELEASE, SOLUTION, GradedClass, mutant_student
+from tests.conftest import RELEASE, SAMPLE, SOLUTION, GradedClass, submit_like_the_class
 
 CRASHER = "crasher"
 
@@ -25,49 +24,29 @@ def _rows(db_url: str, students: set[str]) -> dict[tuple[str, str, str, str], tu
     return {key: row for key, row in grade_rows(db_url).items() if key[0] in students}
 
 
-def _submit_like_the_class(root: Path, pairs: list[tuple[str, str]]) -> None:
-    """Copy (student, notebook) submissions as the session's class has them: solution, release or a mutant."""
-    index = notebook_index()
-    for student, notebook in pairs:
-        assignment = index[notebook]
-        if student == SOLUTION:
-            nb = fill(assignment, notebook)
-        elif student == RELEASE:
-            nb = fill(assignment, notebook, solve=False)
-        else:
-            mutant = by_name(student.removeprefix("m-"))
-            nb = fill(assignment, notebook, {mutant.cell: mutant.source})
-        write_notebook(nb, root / "submitted" / student / assignment.name / f"{notebook}.ipynb")
-
-
-SAMPLE = [(SOLUTION, "01_lookup"), (RELEASE, "01_lookup"), (SOLUTION, "03_tied_embeddings"),
-          (mutant_student(by_name("one_hot_width_from_batch")), "01_lookup"),
-          (mutant_student(by_name("tiny_lm_copies")), "03_tied_embeddings")]
-
-
-def test_sequential_cold_grading_matches_the_parallel_warm_class(graded_class: GradedClass, tmp_path: Path) -> None:
-    _submit_like_the_class(tmp_path, SAMPLE)
-    outcomes = autograde(tmp_path, executor=LocalExecutor(1, warm=False), progress=lambda line: None)
+def test_sequential_cold_grading_matches_the_parallel_warm_class(graded_sample: GradedClass, workspace: Path) -> None:
+    submit_like_the_class(workspace, SAMPLE)
+    outcomes = autograde(workspace, executor=LocalExecutor(1, warm=False), progress=lambda line: None)
     assert all(o.ok for o in outcomes), [o.problem for o in outcomes if not o.ok]
     students = {s for s, _ in SAMPLE}
-    sequential = _rows(default_db_url(tmp_path), students)
-    parallel = {k: v for k, v in _rows(graded_class.db_url, students).items() if (k[0], k[2]) in set(SAMPLE)}
+    sequential = _rows(default_db_url(workspace), students)
+    parallel = {k: v for k, v in _rows(graded_sample.db_url, students).items() if (k[0], k[2]) in set(SAMPLE)}
     assert sequential and sequential == parallel
     index = notebook_index()
     for student, notebook in SAMPLE:  # and the same feedback, byte for byte
         relative = Path("feedback") / student / index[notebook].name / f"{notebook}.html"
-        assert (tmp_path / relative).read_bytes() == (graded_class.root / relative).read_bytes(), relative
+        assert (workspace / relative).read_bytes() == (graded_sample.root / relative).read_bytes(), relative
 
 
-def test_dask_local_cluster_matches_the_class(graded_class: GradedClass, tmp_path: Path) -> None:
+def test_dask_local_cluster_matches_the_class(graded_sample: GradedClass, workspace: Path) -> None:
     pytest.importorskip("distributed")
     sample = SAMPLE[:2]
-    _submit_like_the_class(tmp_path, sample)
-    outcomes = autograde(tmp_path, executor=DaskExecutor("local", jobs=2), progress=lambda line: None)
+    submit_like_the_class(workspace, sample)
+    outcomes = autograde(workspace, executor=DaskExecutor("local", jobs=2), progress=lambda line: None)
     assert all(o.ok for o in outcomes), [o.problem for o in outcomes if not o.ok]
     students = {s for s, _ in sample}
-    expected = {k: v for k, v in _rows(graded_class.db_url, students).items() if (k[0], k[2]) in set(sample)}
-    assert _rows(default_db_url(tmp_path), students) == expected
+    expected = {k: v for k, v in _rows(graded_sample.db_url, students).items() if (k[0], k[2]) in set(sample)}
+    assert _rows(default_db_url(workspace), students) == expected
 
 
 def answer_without_grading(task: Task, job: Job, settings: Settings) -> Result:
@@ -99,20 +78,20 @@ def crash_for_one_student(task: Task, template_db: bytes, warm: bool) -> Result:
     return execute_task(task, template_db, warm)
 
 
-def test_a_dying_worker_costs_no_one_else_and_the_run_resumes(tmp_path: Path) -> None:
-    _submit_like_the_class(tmp_path, [(SOLUTION, "01_lookup"), (RELEASE, "01_lookup")])
+def test_a_dying_worker_costs_no_one_else_and_the_run_resumes(workspace: Path) -> None:
+    submit_like_the_class(workspace, [(SOLUTION, "01_lookup"), (RELEASE, "01_lookup")])
     lookup = notebook_index()["01_lookup"]
-    write_notebook(fill(lookup, "01_lookup"), tmp_path / "submitted" / CRASHER / lookup.name / "01_lookup.ipynb")
+    write_notebook(fill(lookup, "01_lookup"), workspace / "submitted" / CRASHER / lookup.name / "01_lookup.ipynb")
 
-    first = autograde(tmp_path, executor=LocalExecutor(2, function=crash_for_one_student), progress=lambda line: None)
+    first = autograde(workspace, executor=LocalExecutor(2, function=crash_for_one_student), progress=lambda line: None)
     by_student = {o.student: o for o in first}
     assert by_student[SOLUTION].ok and by_student[RELEASE].ok
     assert not by_student[CRASHER].ok and "died" in by_student[CRASHER].problem
-    db = default_db_url(tmp_path)
+    db = default_db_url(workspace)
     assert _rows(db, {SOLUTION}), "the solution's grades were lost when another student's worker died"
 
     lines: list[str] = []
-    resumed = autograde(tmp_path, progress=lines.append)          # the crash is fixed: resume
+    resumed = autograde(workspace, progress=lines.append)          # the crash is fixed: resume
     done = {o.student: o for o in resumed}
     assert done[CRASHER].ok and not done[CRASHER].skipped
     assert done[SOLUTION].skipped and done[RELEASE].skipped, "finished submissions were graded again"
@@ -121,10 +100,10 @@ def test_a_dying_worker_costs_no_one_else_and_the_run_resumes(tmp_path: Path) ->
         k[1:]: v for k, v in _rows(db, {SOLUTION}).items()}
 
     write_notebook(fill(lookup, "01_lookup", solve=False),
-                   tmp_path / "submitted" / SOLUTION / lookup.name / "01_lookup.ipynb")  # a resubmission
-    again = {o.student: o for o in autograde(tmp_path, progress=lambda line: None)}
+                   workspace / "submitted" / SOLUTION / lookup.name / "01_lookup.ipynb")  # a resubmission
+    again = {o.student: o for o in autograde(workspace, progress=lambda line: None)}
     assert not again[SOLUTION].skipped and again[RELEASE].skipped and again[CRASHER].skipped
-    forced = autograde(tmp_path, force=True, progress=lambda line: None)
+    forced = autograde(workspace, force=True, progress=lambda line: None)
     assert not any(o.skipped for o in forced)
 
     class Recording(LocalExecutor):
@@ -135,5 +114,5 @@ def test_a_dying_worker_costs_no_one_else_and_the_run_resumes(tmp_path: Path) ->
             super().start()
 
     idle = Recording(2)
-    unchanged = autograde(tmp_path, executor=idle, progress=lambda line: None)
+    unchanged = autograde(workspace, executor=idle, progress=lambda line: None)
     assert all(o.skipped for o in unchanged) and not idle.started, "workers were started with nothing to grade"

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from grader.grading.engine import autograde
-from tests.conftest import GradedClass
-from tests.test_parallel import SAMPLE, _rows, _submit_like_the_class
+from tests.conftest import SAMPLE, GradedClass, submit_like_the_class
+from tests.test_parallel import _rows
 
 
 def _pg_bin() -> Path | None:
@@ -50,13 +50,13 @@ def postgres_url() -> Iterator[str]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-def test_grading_into_postgresql_matches_the_class(graded_class: GradedClass, postgres_url: str, tmp_path: Path
+def test_grading_into_postgresql_matches_the_class(graded_sample: GradedClass, postgres_url: str, workspace: Path
                                                    ) -> None:
     sample = SAMPLE[:3]
-    _submit_like_the_class(tmp_path, sample)
-    outcomes = autograde(tmp_path, db_url=postgres_url, progress=lambda line: None)
+    submit_like_the_class(workspace, sample)
+    outcomes = autograde(workspace, db_url=postgres_url, progress=lambda line: None)
     assert all(o.ok for o in outcomes), [o.problem for o in outcomes if not o.ok]
-    assert not (tmp_path / "gradebook.db").exists(), "a SQLite gradebook was written although PostgreSQL was given"
+    assert not (workspace / "gradebook.db").exists(), "a SQLite gradebook was written although PostgreSQL was given"
     students = {s for s, _ in sample}
-    expected = {k: v for k, v in _rows(graded_class.db_url, students).items() if (k[0], k[2]) in set(sample)}
+    expected = {k: v for k, v in _rows(graded_sample.db_url, students).items() if (k[0], k[2]) in set(sample)}
     assert _rows(postgres_url, students) == expected

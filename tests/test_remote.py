@@ -164,9 +164,8 @@ def test_student_code_runs_in_the_sandbox_not_here(session: Session) -> None:
 
 
 def test_the_zygotes_heap_is_frozen_out_of_the_childs_garbage_collections(session: Session) -> None:
-    """grader.sandboxed.zygote freezes what it imported before forking: a child's collections walk only its own objects
-    (and
-    so do not copy the zygote's ~300 MB of torch page by page)."""
+    """grader.sandboxed.zygote freezes what it imported before forking: a child's collections walk only its own
+    objects (and so do not copy the zygote's ~300 MB of torch page by page)."""
     frozen, tracked = session.subject("objects_left_to_the_collector")()
     assert frozen > 100_000, f"only {frozen} objects frozen: is gc.freeze() still called before the zygote forks?"
     assert tracked < frozen, f"the child's collector tracks {tracked} objects, the zygote's {frozen} included?"
@@ -434,8 +433,8 @@ def test_ipc_objects_a_student_leaves_are_gone_for_the_next(tmp_path_factory: py
 def test_every_student_process_starts_from_the_same_random_generators(tmp_path_factory: pytest.TempPathFactory
                                                                     ) -> None:
     """Every child of a zygote — a kernel, a re-check process — starts from the same generators
-    (grader.sandboxed.zygote._same_random_start: a fresh process's torch seed, numpy and random seeded 0), so unseeded
-    code draws the same numbers in the kernel and out of it."""
+    (grader.sandboxed.zygote._same_random_start: a fresh process's torch seed, numpy and random seeded 0), so
+    unseeded code draws the same numbers in the kernel and out of it."""
     import numpy as np
 
     from grader.sandboxed.zygote import TORCH_DEFAULT_SEED
