@@ -3,6 +3,7 @@ Binder, Colab): the release with the answers filled in is executed in a kernel t
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sys
@@ -25,6 +26,7 @@ KERNEL_WITHOUT_GRADER = [
 
 CELL_LIMIT_S = 1800
 NOTEBOOKS = [(a, nb) for a in assignments() for nb in a.notebooks]
+Executed = nbformat.NotebookNode | Exception   # an executed notebook, or what its execution raised
 
 
 @pytest.fixture(scope="module")
@@ -37,18 +39,44 @@ def student_kernel(tmp_path_factory: pytest.TempPathFactory) -> str:
     return "student"
 
 
-@pytest.mark.parametrize(("assignment", "notebook"), NOTEBOOKS, ids=[nb for _, nb in NOTEBOOKS])
+@pytest.fixture(scope="module")
+def executed(student_kernel: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Executed]:
+    """Every completed notebook, executed top to bottom in the student kernel: notebook -> the executed notebook, or
+    what its execution raised. Each notebook has a kernel of its own, as before; as many run at once as there are
+    cores, since one kernel running small cells leaves the other cores idle."""
+    from grader.grading.engine import default_jobs
+
+    async def run(assignment, notebook: str, slots: asyncio.Semaphore) -> Executed:
+        nb = fill(assignment, notebook) if assignment.graded else nbformat.read(
+            str(assignment.source_dir / f"{notebook}.ipynb"), as_version=4)
+        # A generous limit: this test proves the notebook runs, not how fast (a busy machine must not fail it). How
+        # fast is `make bench`'s job, which checks every notebook against its budget in the README.
+        client = NotebookClient(nb, kernel_name=student_kernel, timeout=CELL_LIMIT_S,
+                                resources={"metadata": {"path": str(tmp_path_factory.mktemp(notebook))}})
+        async with slots:
+            try:
+                await client.async_execute()  # raises CellExecutionError, naming the cell, if anything fails
+            except Exception as error:   # handed to the notebook's own test, which raises it
+                return error
+        return nb
+
+    async def run_all() -> list[Executed]:
+        slots = asyncio.Semaphore(default_jobs())
+        return await asyncio.gather(*(run(assignment, notebook, slots) for assignment, notebook in NOTEBOOKS))
+
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)  # a student's run: experiments included
+        results = asyncio.run(run_all())
+    return {notebook: result for (_, notebook), result in zip(NOTEBOOKS, results, strict=True)}
+
+
+@pytest.mark.parametrize("notebook", [nb for _, nb in NOTEBOOKS])
 def test_completed_student_notebook_runs_without_grader(
-    student_kernel: str, assignment, notebook: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    executed: dict[str, Executed], notebook: str
 ) -> None:
-    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)  # a student's run: experiments included
-    nb = fill(assignment, notebook) if assignment.graded else nbformat.read(
-        str(assignment.source_dir / f"{notebook}.ipynb"), as_version=4)
-    # A generous limit: this test proves the notebook runs, not how fast (a busy machine must not fail it). How fast
-    # is `make bench`'s job, which checks every notebook against its budget in the README.
-    client = NotebookClient(nb, kernel_name=student_kernel, timeout=CELL_LIMIT_S,
-                            resources={"metadata": {"path": str(tmp_path)}})
-    client.execute()  # raises CellExecutionError, naming the cell, if anything fails
+    nb = executed[notebook]
+    if isinstance(nb, Exception):
+        raise nb
     streams = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "stream"]
     assert not [o.text for o in streams if o.name == "stderr"], "the notebook writes to stderr"
     images = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
