@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -152,15 +153,21 @@ def test_autograde_a_folder_into_a_gradebook_of_your_choice(tmp_path: Path) -> N
 
 def test_nbgrader_validate_accepts_a_completed_student_notebook(tmp_path: Path) -> None:
     """What a student's Validate button runs: the release, answers filled in, without hidden tests."""
+    from grader.grading.engine import default_jobs
     from grader.samples.submissions import fill, write_notebook
 
-    for assignment in graded_assignments():
-        for notebook in assignment.notebooks:
-            path = write_notebook(fill(assignment, notebook), tmp_path / f"{notebook}.ipynb")
-            env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-            result = subprocess.run([str(Path(sys.executable).parent / "nbgrader"), "validate", str(path)],
-                                    cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-            assert "Success! Your notebook passes all the tests." in result.stdout, result.stdout + result.stderr
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+    def validate(path: Path) -> subprocess.CompletedProcess:
+        return subprocess.run([str(Path(sys.executable).parent / "nbgrader"), "validate", str(path)],
+                              cwd=path.parent, env=env, capture_output=True, text=True, timeout=300)
+
+    paths = [write_notebook(fill(assignment, notebook), tmp_path / notebook / f"{notebook}.ipynb")
+             for assignment in graded_assignments() for notebook in assignment.notebooks]
+    with ThreadPoolExecutor(default_jobs()) as pool:   # one notebook per core at a time, each in a folder of its own
+        for path, result in zip(paths, pool.map(validate, paths), strict=True):
+            assert "Success! Your notebook passes all the tests." in result.stdout, (
+                f"{path.name}: {result.stdout}{result.stderr}")
 
 
 def test_demo_flags_the_hostile_student_in_the_integrity_report(demo: tuple[subprocess.CompletedProcess, Path]
