@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from grader.samples import collect, named
+
 
 @dataclass(frozen=True)
 class Mutant:
@@ -42,21 +44,8 @@ def maker(notebook: str):
 
 def all_mutants() -> list[Mutant]:
     """The ``MUTANTS`` of every module of this package, in notebook order: a new module needs no registering."""
-    import importlib
-    import pkgutil
-
-    mutants = [mutant for info in sorted(pkgutil.iter_modules(__path__), key=lambda info: info.name)
-               for mutant in importlib.import_module(f"{__name__}.{info.name}").MUTANTS]
-    mutants.sort(key=lambda mutant: mutant.notebook)  # stable: each notebook's in the order its module lists them
-    names = [m.name for m in mutants]
-    duplicates = {n for n in names if names.count(n) > 1}
-    if duplicates:
-        raise ValueError(f"mutant names must be unique: {sorted(duplicates)}")
-    return mutants
+    return collect(__name__, __path__, "MUTANTS", "mutant")
 
 
 def by_name(name: str) -> Mutant:
-    for mutant in all_mutants():
-        if mutant.name == name:
-            return mutant
-    raise KeyError(f"no mutant named {name!r}")
+    return named(all_mutants(), name, "mutant")
