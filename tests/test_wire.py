@@ -97,3 +97,31 @@ def test_the_zygote_answers_after_garbage_and_a_stalled_peer(tmp_path: Path) -> 
         assert zygote.alive()
     finally:
         zygote.stop()
+
+
+def test_a_peer_that_trickles_its_request_holds_the_zygote_no_longer_than_its_deadline(tmp_path: Path) -> None:
+    (tmp_path / "control").mkdir(mode=0o700)
+    zygote = Zygote(tmp_path / "control" / "kernel.sock", Isolation(limits=Limits()), "kernel", preload=False)
+    stop = threading.Event()
+    try:
+        path = str(zygote.socket_path)
+        staller = socket.socket(socket.AF_UNIX)
+        staller.connect(path)
+
+        def trickle() -> None:   # a byte every second: each read is quick, the whole request never arrives
+            with contextlib.suppress(OSError):
+                for byte in struct.pack("!Q", 1000) + b" " * 1000:
+                    if stop.is_set():
+                        return
+                    staller.send(bytes([byte]))
+                    time.sleep(1)
+
+        threading.Thread(target=trickle, daemon=True).start()
+        time.sleep(0.5)
+        started = time.monotonic()
+        assert ask(path, {"op": "ping"}, timeout=30) == {"ok": True}
+        assert time.monotonic() - started < 20, "the trickling peer held the zygote past its request deadline"
+    finally:
+        stop.set()
+        staller.close()
+        zygote.stop()

@@ -32,6 +32,7 @@ import shutil
 import signal
 import socket
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -310,7 +311,8 @@ def _answer(conn: socket.socket, server: socket.socket, uid: int | None) -> None
     """Read one request from ``conn`` and answer it (forking a child for ``spawn`` and ``subject``)."""
     fds: list[int] = []
     try:
-        request = wire.receive(conn, limit=MAX_REQUEST, fds=fds) or {}
+        # the whole request by the deadline, however it trickles in (the socket's timeout bounds each read only)
+        request = wire.receive(conn, deadline=time.monotonic() + REQUEST_SECONDS, limit=MAX_REQUEST, fds=fds) or {}
     except (OSError, ValueError) as err:
         request = {"op": "unreadable", "why": repr(err)[:300]}
     try:
