@@ -170,6 +170,9 @@ def _snapshot(repo: Path) -> dict[str, str]:
     (["01", "merge", "--points", "0"], "not a worth"),
     (["01", "merge", "--visible-points", "-1"], "not a worth"),
     (["01", "merge", "--params", "a b"], "not a parameter list"),
+    (["01", "merge", "--params", "x='\"\"\";return points;\"\"\"'"], "may not hold a backslash"),  # ends a docstring
+    (["01", "merge", "--params", "x='\\\\'"], "may not hold a backslash"),
+    (["07_bpe\n", "merge", "--module", "bpe"], "not a notebook"),                    # a name ending in a newline
     (["01", "merge", "--module", "tied"], "drop --module tied"),
     (["08_bpe", "merge", "--module", "lookup"], "holds the hidden tests of 01_lookup"),
 ], ids=lambda v: " ".join(v) if isinstance(v, list) else None)

@@ -66,7 +66,7 @@ def check_name(name: str) -> None:
 
 def find_notebook(spec: str) -> tuple[str, Path, bool]:
     """(notebook name, its path, whether it exists) for ``NN_topic`` or ``NN`` (an existing notebook's number)."""
-    match = NOTEBOOK.match(spec)
+    match = NOTEBOOK.fullmatch(spec)
     if not match:
         raise GraderError(f"{spec!r} is not a notebook: give NN_topic (two digits, an underscore, lowercase letters, "
                           "digits and _, as in 07_tokenisation), or NN alone for a notebook that exists.")
@@ -166,7 +166,11 @@ def _parameters(params: str) -> str:
     except SyntaxError:
         raise GraderError(f"--params {params!r} is not a parameter list: give it as in a def, e.g. \"pair, ids\".") \
             from None
-    return ast.unparse(tree.body[0].args)
+    parameters = ast.unparse(tree.body[0].args)
+    if '"""' in parameters or "\\" in parameters:   # they are written into the stubs' docstrings too
+        raise GraderError(f"--params {params!r}: a default may not hold a backslash or \"\"\" (the stubs' docstrings "
+                          "quote the parameter list); give such a default in the code afterwards.")
+    return parameters
 
 
 # ------------------------------------------------------------------------------------------------ the notebook
