@@ -85,7 +85,10 @@ def test_the_zygote_answers_after_garbage_and_a_stalled_peer(tmp_path: Path) -> 
     zygote = Zygote(tmp_path / "control" / "kernel.sock", Isolation(limits=Limits()), "kernel", preload=False)
     try:
         path = str(zygote.socket_path)
-        for garbage in (b"not a frame at all", struct.pack("!Q", 2**50), struct.pack("!Q", 3) + b"[1]", b""):
+        nested = b"[" * 200_000   # deeper than json can parse (RecursionError)
+        overflow = b'{"op": "status", "pid": 1e999}'   # int(inf): OverflowError
+        for garbage in (b"not a frame at all", struct.pack("!Q", 2**50), struct.pack("!Q", 3) + b"[1]", b"",
+                        struct.pack("!Q", len(nested)) + nested, struct.pack("!Q", len(overflow)) + overflow):
             with socket.socket(socket.AF_UNIX) as conn:
                 conn.connect(path)
                 conn.sendall(garbage)

@@ -219,10 +219,10 @@ class Session:
 
     def _hello(self, conn: socket.socket, deadline: float) -> None:
         try:
-            hello = receive(conn, deadline)
+            hello = receive(conn, deadline, limit=REPLY_BYTES)
         except TimeoutError:
             hello, self.lost = None, "the student cells did not finish within the time the kernel allows them"
-        except (OSError, ValueError) as err:
+        except (OSError, ValueError, RecursionError) as err:
             hello, self.lost = None, f"the re-check process failed to start ({type(err).__name__})"
         if not isinstance(hello, dict) or hello.get("ready") is not True:
             self.lost = self.lost or "the re-check process ended while running the student cells"

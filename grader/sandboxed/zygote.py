@@ -300,8 +300,8 @@ def serve(listen_fd: int, preload: bool, uid: int | None) -> None:
             try:
                 conn.settimeout(REQUEST_SECONDS)   # a peer that sends no full request cannot stall the zygote
                 _answer(conn, server, uid)
-            except (OSError, ValueError, KeyError, TypeError):  # a broken request is dropped, the zygote goes on
-                pass
+            except (OSError, ValueError, KeyError, TypeError, RecursionError, OverflowError):  # a broken request
+                pass  # is dropped, the zygote goes on
 
 
 REQUEST_SECONDS = 10
