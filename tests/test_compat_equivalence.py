@@ -1,13 +1,21 @@
-"""The course's nbgrader writes the gradebook stock nbgrader writes: every row of every table, every value.
+"""The course's nbgrader grades as stock nbgrader does: every gradebook row and every autograded cell, the same.
 
-``grader.compat.speedups.save_auto_grades_at_once`` copies ``SaveAutoGrades.preprocess`` and turns its per-cell
-commits into flushes; ``install`` shares SQLAlchemy engines and checks the metadata schema once. Here the same
-submissions of one assignment (the untouched release, a mutant) are autograded twice by real nbgrader
-runs, each in a fresh process from the same gradebook: once with the course's configuration and nbgrader's own
-``SaveAutoGrades`` and nothing of ``speedups`` installed, once as a grading worker runs (the speedups installed,
-``make_api``'s configuration). Between two gradings of the mutant a person gives one of its cells a manual score, so
-nbgrader's "a manual grade means review it" rule is exercised on rows that already exist. Both gradebooks must then
-hold the same rows, ids and the submission's time aside.
+Everything in ``grader/compat/`` that an ordinary submission goes through is compared with what it replaces:
+``ResilientExecute`` (nbgrader's ``Execute``), ``LimitOutputSize`` (``LimitOutput``), ``SaveAutoGradesAtOnce``
+(``SaveAutoGrades``, whose ``preprocess`` it copies with the per-cell commits turned into flushes), the speedups
+(shared SQLAlchemy engines, the metadata schema checked once), ``WarmKernelProvisioner`` (a kernel forked with torch
+imported, instead of jupyter_client's ``LocalProvisioner``) and ``QuickReadyClient`` (its readiness
+handshake and shared ZeroMQ context, instead of ``AsyncKernelClient``). The same submissions of one assignment (the
+untouched release, a mutant) are autograded twice by real nbgrader runs, each in a fresh process from the same
+gradebook: once with nbgrader's own preprocessors, kernel and client, once as a grading worker runs them (hidden
+tests in the kernel on both sides; the grader's out-of-process hidden tests are proven by tests/test_remote.py and
+tests/test_grading.py). Between two gradings of the mutant a person gives one of its cells a manual score, so
+nbgrader's "a manual grade means review it" rule is exercised on rows that already exist. Both gradebooks must hold
+the same rows (ids and the submission's time aside), and both autograded notebooks the same cells (nbclient's
+recorded times aside).
+
+What happens only when a kernel dies or hangs (``ResilientExecute``'s restart) has no stock twin: stock nbgrader
+drops the notebook. tests/test_hostile.py holds that behaviour.
 
 Run as ``python -m tests.test_compat_equivalence stock|course ROOT`` it is that grading process.
 """
@@ -50,35 +58,38 @@ NATURAL_KEYS = {
 WHEN = {("submitted_assignment", "timestamp")}   # the time nbgrader records a submission without a timestamp.txt
 
 
-def grade_in_this_process(mode: str, root: Path) -> dict[str, list[Any]]:
+def grade_in_this_process(mode: str, root: Path) -> dict[str, Any]:
     """Autograde every student in ``root/submitted``, score the mutant's REVIEWED cell by hand, autograde it again.
 
-    mode "stock": the course's configuration with nbgrader's own SaveAutoGrades, and nothing of speedups installed;
-    "course": what a grading worker runs. Returns the autograde preprocessors used, by name, and whether each of
-    speedups' two patches is installed."""
+    mode "stock": nbgrader's own autograde preprocessors (``Execute``, ``LimitOutput``, ``SaveAutoGrades``), its
+    ``python3`` kernel over TCP with jupyter_client's provisioner and client, and nothing of speedups installed;
+    "course": what a grading worker runs (``ResilientExecute``, ``LimitOutputSize``, ``SaveAutoGradesAtOnce``, the
+    speedups, a warm kernel forked by ``WarmKernelProvisioner`` and driven over IPC by
+    ``QuickReadyClient``), hidden tests in the kernel as stock nbgrader runs them. Returns the preprocessors, the
+    kernel and client classes used, whether each of speedups' two patches is installed, and the autograded
+    notebooks."""
     from nbgrader.api import Gradebook
 
     from grader.project import check_result, make_api, quiet_nbgrader_warnings
 
     quiet_nbgrader_warnings()
     assignment = notebook_index()[NOTEBOOK].name
-    api = make_api(root)
     if mode == "course":
         from grader.compat import speedups
+        from grader.compat.kernels import KERNEL_NAME
+        from grader.grading.executor import Settings, boot
+        from grader.grading.sandbox import Isolation
 
+        # Not sandboxed: in the sandbox the student's kernel cannot import the hidden tests (by design), and stock
+        # nbgrader runs them there. The sandbox itself is proven by tests/test_boundary.py and tests/test_hostile.py.
+        worker = boot(Settings(isolation=Isolation(sandbox=False)))
+        api = make_api(root, kernel_ipc_dir=worker.root / "kernels", kernel_name=KERNEL_NAME)
         speedups.install()
     else:
-        import copy
+        from nbgrader.converters import Autograde
 
-        from nbgrader.apps import NbGraderAPI
-        from nbgrader.coursedir import CourseDirectory
-        from nbgrader.preprocessors import SaveAutoGrades
-
-        config = copy.deepcopy(api.config)
-        config.Autograde.autograde_preprocessors = [
-            SaveAutoGrades if p.__name__ == "SaveAutoGradesAtOnce" else p
-            for p in config.Autograde.autograde_preprocessors]
-        api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
+        api = make_api(root)
+        api.config.Autograde.autograde_preprocessors = Autograde.class_traits()["autograde_preprocessors"].default()
     for student in STUDENTS:
         check_result(api.autograde(assignment, student, force=True, create=True), f"autograde {student}")
     with Gradebook(api.coursedir.db_url) as gb:
@@ -92,8 +103,20 @@ def grade_in_this_process(mode: str, root: Path) -> dict[str, list[Any]]:
 
     installed = [getattr(nbgrader.api.create_engine, "shared_by_grader", False),
                  type(common.jsonschema).__name__ == "_SchemaCheckedOnce"]
+    notebooks = {student: json.loads((root / "autograded" / student / assignment / f"{NOTEBOOK}.ipynb").read_text())
+                 for student in STUDENTS}
     return {"preprocessors": [p.__name__ for p in api.config.Autograde.autograde_preprocessors],
-            "speedups": installed}
+            "kernel": [api.config.ExecutePreprocessor.kernel_name, str(api.config.KernelManager.client_class)],
+            "speedups": installed, "notebooks": notebooks}
+
+
+def comparable(nb: dict[str, Any]) -> list[dict[str, Any]]:
+    """A notebook's cells as nbgrader left them, without the times nbclient records (``metadata.execution``)."""
+    cells = []
+    for cell in nb["cells"]:
+        cell = dict(cell, metadata={k: v for k, v in cell["metadata"].items() if k != "execution"})
+        cells.append(cell)
+    return cells
 
 
 def gradebook_rows(db_url: str) -> dict[str, list[dict[str, Any]]]:
@@ -157,11 +180,24 @@ def test_the_course_writes_every_gradebook_row_stock_nbgrader_writes(tmp_path: P
         used[mode] = _grade(mode, root)
         rows[mode] = gradebook_rows(default_db_url(root))
 
-    # The two runs differ in SaveAutoGrades and speedups only, or this test would compare nothing.
+    # The two runs differ in exactly what compat/ replaces, or this test would compare nothing.
     stock, course = used["stock"]["preprocessors"], used["course"]["preprocessors"]
-    assert "SaveAutoGrades" in stock and "SaveAutoGradesAtOnce" not in stock and not any(used["stock"]["speedups"])
-    assert course == [("SaveAutoGradesAtOnce" if p == "SaveAutoGrades" else p) for p in stock], (stock, course)
-    assert all(used["course"]["speedups"]), used["course"]
+    replaced = {"Execute": "ResilientExecute", "LimitOutput": "LimitOutputSize",
+                "SaveAutoGrades": "SaveAutoGradesAtOnce"}
+    assert set(replaced) <= set(stock) and not set(replaced.values()) & set(stock), stock
+    assert course == [replaced.get(p, p) for p in stock], (stock, course)
+    assert not any(used["stock"]["speedups"]) and all(used["course"]["speedups"]), used
+    assert used["stock"]["kernel"][0] == "python3" and "QuickReadyClient" not in used["stock"]["kernel"][1], used
+    assert used["course"]["kernel"] == ["grader-warm", "grader.compat.kernels.QuickReadyClient"], used["course"]
+
+    # Every cell of every autograded notebook is what stock nbgrader made of it: sources, outputs, tracebacks, scores.
+    for student in STUDENTS:
+        theirs = comparable(used["stock"]["notebooks"][student])
+        ours = comparable(used["course"]["notebooks"][student])
+        assert len(ours) == len(theirs), student
+        for mine, stock_cell in zip(ours, theirs, strict=True):
+            assert mine == stock_cell, (f"{student}: cell {stock_cell['metadata'].get('nbgrader', {}).get('grade_id')}"
+                                        f" differs from stock nbgrader's:\n{stock_cell}\n{mine}")
 
     # ... and the rows exercise every value SaveAutoGrades writes, or equality would prove little.
     grades = rows["stock"]["grade"]
