@@ -1,5 +1,6 @@
 """What grader.compat.speedups changes in nbgrader decides nothing differently: the cell-metadata check raises
-the same errors as nbgrader's own ``jsonschema.validate`` call, on valid and broken metadata."""
+the same errors as nbgrader's own ``jsonschema.validate`` call, on valid and broken metadata, and every new gradebook
+is stamped with the schema revision nbgrader's ``alembic heads`` subprocess prints."""
 
 from __future__ import annotations
 
@@ -56,3 +57,20 @@ def test_installed_check_is_used_by_nbgrader() -> None:
     cell.metadata["nbgrader"]["points"] = "two"
     with pytest.raises(jsonschema.ValidationError, match="two"):
         MetadataValidator().validate_cell(cell)
+
+
+def test_the_alembic_head_read_in_process_is_the_one_nbgraders_subprocess_prints() -> None:
+    """nbgrader's own ``get_alembic_version`` runs ``alembic heads`` (from this interpreter's bin/, as nbgrader
+    needs it); the in-process read must stamp the same revision in every new gradebook."""
+    import nbgrader.api
+
+    from grader.compat import speedups
+    from grader.project import ensure_tools_on_path
+
+    ensure_tools_on_path()
+    speedups.read_alembic_head_in_process()
+    speedups.read_alembic_head_in_process()  # idempotent
+    assert nbgrader.api.get_alembic_version is speedups.alembic_head
+    stock = speedups.alembic_head.stock
+    assert stock.__module__ == "nbgrader.api" and stock.__name__ == "get_alembic_version"
+    assert speedups.alembic_head() == stock()

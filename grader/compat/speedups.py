@@ -9,10 +9,13 @@ largest costs that do not depend on the notebook:
 * :func:`check_metadata_schemas_once`: nbgrader checks every cell's nbgrader metadata with ``jsonschema.validate``,
   which first checks nbgrader's *schema* against the JSON-Schema meta-schema: ~0.05 s per notebook, for one schema
   file that never changes.
+* :func:`read_alembic_head_in_process`: nbgrader runs the ``alembic heads`` command in a subprocess for every
+  gradebook it creates, to learn the schema revision it stamps in it: a second interpreter importing SQLAlchemy and
+  alembic, for one constant of the installed nbgrader.
 * :func:`save_auto_grades_at_once`: nbgrader's ``SaveAutoGrades`` commits after every cell (and SQLAlchemy then
   reloads every row it holds); the grader's configuration uses this subclass, one transaction per notebook.
 
-:func:`install` applies the first two; it is idempotent, and a forked child keeps the second and starts the first
+:func:`install` applies the first three; it is idempotent, and a forked child keeps the second and starts the first
 afresh.
 """
 
@@ -26,7 +29,8 @@ from typing import Any
 from grader.compat import require_versions
 
 require_versions(__name__, "share_gradebook_engines replaces nbgrader.api.create_engine, check_metadata_schemas_once "
-                 "replaces nbgrader.nbgraderformat.common.jsonschema, and SaveAutoGradesAtOnce copies nbgrader's "
+                 "replaces nbgrader.nbgraderformat.common.jsonschema, read_alembic_head_in_process replaces "
+                 "nbgrader.api.get_alembic_version, and SaveAutoGradesAtOnce copies nbgrader's "
                  "SaveAutoGrades.preprocess and turns SQLAlchemy's Session.commit into flush: diff those against "
                  "the new versions and run tests/test_compat_equivalence.py and tests/test_nbgrader_speedups.py",
                  ("nbgrader", "sqlalchemy"))
@@ -37,6 +41,29 @@ _GRAVEYARD: list[object] = []   # engines a forked child inherited: never used t
 def install() -> None:
     share_gradebook_engines()
     check_metadata_schemas_once()
+    read_alembic_head_in_process()
+
+
+@functools.cache
+def alembic_head() -> str:
+    """The head revision of nbgrader's gradebook migrations: what ``alembic heads`` prints first, read in this
+    process from the same scripts (nbgrader.dbutil.ALEMBIC_DIR)."""
+    from alembic.script import ScriptDirectory
+    from nbgrader.dbutil import ALEMBIC_DIR
+
+    heads = ScriptDirectory(ALEMBIC_DIR).get_heads()
+    if len(heads) != 1:
+        raise RuntimeError(f"nbgrader's gradebook migrations have {len(heads)} heads ({heads}), not one")
+    return heads[0]
+
+
+def read_alembic_head_in_process() -> None:
+    """nbgrader's ``get_alembic_version`` (stamped into every new gradebook) without the ``alembic`` subprocess."""
+    import nbgrader.api
+
+    if nbgrader.api.get_alembic_version is not alembic_head:
+        alembic_head.stock = nbgrader.api.get_alembic_version  # type: ignore[attr-defined]  (for the tests)
+        nbgrader.api.get_alembic_version = alembic_head
 
 
 def share_gradebook_engines() -> None:
