@@ -10,13 +10,19 @@ Every workspace an in-process test grades starts from one template course (``gra
 ``generate_assignment`` of every graded assignment, run once), as a workspace the grader has prepared before with
 the same code does; the tests of ``release`` and of the command line still generate from scratch.
 
+The grader keeps templates for every workspace of the machine in ``$XDG_CACHE_HOME``; the session points it at a
+folder of its own (:func:`pytest_configure`), so no test reads or writes the user's cache, and the session's first
+workspace generates the template every later one (in process or on the command line) copies.
+
 ``release_check`` runs ``python -m grader release --check`` once for the two tests that read it.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +40,12 @@ from tests.helpers import cell_grades, run_grader
 SOLUTION = "solution"
 RELEASE = "release"
 BROKEN = "broken-json"  # hands in a notebook that is not valid JSON
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The session's own machine-wide template cache (grader.grading.engine.machine_cache), for this process and
+    every command the tests run."""
+    os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="grader-test-cache-")
 
 
 def mutant_student(mutant: Mutant) -> str:

@@ -15,6 +15,7 @@ anything.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -39,7 +40,6 @@ from grader.project import (
     COURSE,
     GraderError,
     check_workspace,
-    default_db_url,
     gradebook_url,
     graded_assignments,
     load_config,
@@ -80,24 +80,62 @@ def submissions(root: Path, students: Iterable[str] | None = None) -> list[tuple
     return found
 
 
+def machine_cache() -> Path:
+    """Where this user's templates are kept for every workspace on the machine: ``$XDG_CACHE_HOME`` (default
+    ``~/.cache``) ``/embedding-layers-grader/templates``. Never inside a sandbox: student code cannot see it."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base).expanduser() / "embedding-layers-grader" / "templates"
+
+
 def _template(root: Path, fingerprint: str) -> Path:
-    """A scratch course generated from solutions/ (gradebook + release), cached per grader fingerprint."""
+    """A scratch course generated from solutions/ (gradebook + release), cached per grader fingerprint: in the
+    workspace, copied from this user's machine-wide cache when another workspace generated it before (the same
+    fingerprint is the same grading code, course and versions), generated and stored in both otherwise."""
     cache = root / CACHE_DIR / fingerprint[:16]
-    if not (cache / "gradebook.db").is_file():
-        with tempfile.TemporaryDirectory(prefix="grader-template-", dir=root) as tmp:
-            generate(Path(tmp), f"sqlite:///{tmp}/gradebook.db", only=graded_assignments())
-            shutil.rmtree(root / CACHE_DIR, ignore_errors=True)  # older fingerprints are of no further use
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copytree(tmp, cache)
+    if (cache / "gradebook.db").is_file():
+        return cache
+    shared = machine_cache() / fingerprint[:16]
+    with tempfile.TemporaryDirectory(prefix="grader-template-", dir=root) as tmp:
+        made = Path(tmp) / "template"
+        if _complete(shared):
+            shutil.copytree(shared, made)
+        else:
+            made.mkdir()
+            generate(made, f"sqlite:///{made}/gradebook.db", only=graded_assignments())
+            _share(made, shared)
+        shutil.rmtree(root / CACHE_DIR, ignore_errors=True)  # older fingerprints are of no further use
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(made, cache)
     return cache
+
+
+def _complete(template: Path) -> bool:
+    return (template / "gradebook.db").is_file() and (template / "release").is_dir()
+
+
+def _share(template: Path, shared: Path) -> None:
+    """Store ``template`` in the machine-wide cache, whole or not at all (another process may be storing the same,
+    and a cached template found incomplete is replaced); a cache that cannot be written is no error: the next
+    workspace generates its own."""
+    with contextlib.suppress(OSError):
+        if shared.exists() and not _complete(shared):
+            shutil.rmtree(shared)
+        shared.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=shared.parent))
+        try:
+            shutil.copytree(template, staging / "t")
+            os.replace(staging / "t", shared)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
 
 
 def prepare(root: Path, db_url: str, students: Iterable[str], fingerprint: str) -> tuple[bytes, list[str]]:
     """Record the assignments and students in the class gradebook; return the workers' template and warnings.
 
     The template is an SQLite gradebook holding only the assignments, generated once per grader fingerprint and
-    cached in the workspace. A new SQLite gradebook starts as a copy of it; an existing one (or any other
-    database) gets nbgrader's generate_assignment once per fingerprint. Warnings say, e.g., that ``course/`` is not
+    cached in the workspace and for the machine (:func:`_template`). A new SQLite gradebook, wherever ``db_url``
+    puts it, starts as a copy of it; an existing one (or any other database) gets nbgrader's generate_assignment
+    once per fingerprint. Warnings say, e.g., that ``course/`` is not
     what ``solutions/`` generates: students would then have worked on another release.
     """
     from nbgrader.api import Gradebook
@@ -106,8 +144,9 @@ def prepare(root: Path, db_url: str, students: Iterable[str], fingerprint: str) 
     state = _load_state(root)
     prepared = f"{fingerprint} {db_url}"
     if state.get(PREPARED) != prepared or _gradebook_lost(db_url):
-        if db_url == default_db_url(root) and not (root / "gradebook.db").exists():
-            shutil.copyfile(template / "gradebook.db", root / "gradebook.db")
+        database = sqlite_file(db_url)
+        if database is not None and not database.exists() and database.parent.is_dir():
+            shutil.copyfile(template / "gradebook.db", database)  # a new SQLite gradebook, wherever it is
         else:
             generate(root, db_url, only=graded_assignments())
         state[PREPARED] = prepared

@@ -1,0 +1,81 @@
+"""The template course (nbgrader's generate_assignment of every graded assignment, ~15 s) is generated once per
+grading fingerprint on a machine and copied into every workspace after that; a new SQLite gradebook anywhere is a copy
+of it. A cache that cannot be written, or holds half a template, costs only the time to generate one."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from grader.grading import engine
+from grader.grading.fingerprint import fingerprint, manifest
+
+
+def rows(database: Path) -> dict[str, list[tuple]]:
+    with sqlite3.connect(database) as db:
+        tables = [name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return {table: sorted(map(repr, db.execute(f"SELECT * FROM {table}"))) for table in sorted(tables)}
+
+
+def never_generate(*args: object, **kwargs: object) -> None:
+    raise AssertionError("generated a template although the machine-wide cache holds one")
+
+
+@pytest.fixture
+def machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, grading_template: Path) -> Path:
+    """A machine-wide cache holding the session's template (as after a first workspace), in a folder of its own."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    code = fingerprint(manifest())[:16]
+    engine._share(grading_template / code, engine.machine_cache() / code)
+    return engine.machine_cache() / code
+
+
+def test_a_second_workspace_copies_the_template_and_generates_nothing(machine: Path, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine, "generate", never_generate)
+    second = tmp_path / "second"
+    second.mkdir()
+    template, _ = engine.prepare(second, engine.gradebook_url(second, None), ["ada"], fingerprint(manifest()))
+    assert template == (machine / "gradebook.db").read_bytes()
+    assert rows(second / "gradebook.db")["assignment"] == rows(machine / "gradebook.db")["assignment"]
+
+
+def test_a_new_sqlite_gradebook_elsewhere_is_a_copy_of_the_template(machine: Path, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine, "generate", never_generate)
+    root = tmp_path / "fall 2026"
+    root.mkdir()
+    database = tmp_path / "fall.db"
+    engine.prepare(root, f"sqlite:///{database}", [], fingerprint(manifest()))
+    assert rows(database) == rows(machine / "gradebook.db")
+    assert not (root / "gradebook.db").exists()
+
+
+def test_half_a_cached_template_is_generated_again(machine: Path, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    (machine / "gradebook.db").unlink()   # as if someone deleted it by hand
+    generated = []
+
+    def generate(root: Path, db_url: str, only: object) -> None:   # the rest of prepare() with a stand-in release
+        generated.append(root)
+        (root / "release").mkdir()
+        (root / "gradebook.db").write_bytes(b"a generated template")
+
+    monkeypatch.setattr(engine, "generate", generate)
+    root = tmp_path / "w"
+    root.mkdir()
+    engine._template(root, fingerprint(manifest()))
+    assert len(generated) == 1
+    assert (machine / "gradebook.db").read_bytes() == b"a generated template", "the cache was not mended"
+
+
+def test_a_cache_that_cannot_be_written_is_no_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    grading_template: Path) -> None:
+    blocked = tmp_path / "not a folder"
+    blocked.write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
+    code = fingerprint(manifest())
+    engine._share(grading_template / code[:16], engine.machine_cache() / code[:16])  # says nothing, raises nothing
+    assert blocked.is_file()
