@@ -28,11 +28,8 @@ from grader.project import (
     first_line,
     require_gradebook,
     resolve_path,
+    say,
 )
-
-
-def _say(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
 
 
 def _graded_workspace(args: argparse.Namespace) -> None:
@@ -98,7 +95,7 @@ def _export(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from grader.commands.demo import run_demo
 
-    return run_demo(args.root, args.jobs, _say)
+    return run_demo(args.root, args.jobs, say)
 
 
 def _new_exercise(args: argparse.Namespace) -> int:

@@ -51,6 +51,11 @@ class Assignment:
         return SOLUTIONS / self.name
 
 
+def say(line: str) -> None:
+    """A progress or status line for the instructor: on stderr, so that stdout holds only the table and paths."""
+    print(line, file=sys.stderr, flush=True)
+
+
 def _has_grade_cells(path: Path) -> bool:
     cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
     return any(cells_.is_graded(cell) for cell in cells)

@@ -3,16 +3,18 @@ write the grade table and CSVs, and say what the integrity re-check found."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from grader.grading.sandbox import Isolation
-from grader.project import GraderError, check_gradebook_reachable, check_workspace, resolve_path, without_password
-
-
-def _say(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
+from grader.project import (
+    GraderError,
+    check_gradebook_reachable,
+    check_workspace,
+    resolve_path,
+    say,
+    without_password,
+)
 
 
 def grade_and_report(
@@ -45,15 +47,15 @@ def grade_and_report(
             if created and root.is_dir() and not any(root.iterdir()):
                 root.rmdir()  # refused: leave nothing behind
             raise
-        _say(f"collected {len(collected.submissions)} submission(s) from {source} into {root / 'submitted'}")
+        say(f"collected {len(collected.submissions)} submission(s) from {source} into {root / 'submitted'}")
         for problem in collected.problems:
-            _say(f"  note: {problem}")
+            say(f"  note: {problem}")
     executor = None
     if dask:
         from grader.grading.executor import DaskExecutor
 
         executor = DaskExecutor(dask, jobs=jobs, warm=warm, isolation=isolation)
-    outcomes = autograde(root, db_url=db_url, jobs=jobs, students=students, progress=_say, warm=warm, force=force,
+    outcomes = autograde(root, db_url=db_url, jobs=jobs, students=students, progress=say, warm=warm, force=force,
                          executor=executor, isolation=isolation)
     failed = {(o.student, o.assignment) for o in outcomes if not o.ok}
     table = read_table(root, db_url, failed)
