@@ -128,3 +128,22 @@ def test_a_peer_that_trickles_its_request_holds_the_zygote_no_longer_than_its_de
         stop.set()
         staller.close()
         zygote.stop()
+
+
+def test_a_zygote_that_never_answers_a_spawn_is_an_error_not_a_wait(tmp_path: Path) -> None:
+    """A stopped or stuck zygote must not hold its worker: the spawn request fails after its timeout."""
+    from grader.grading.zygote_client import request_pid
+
+    path = str(tmp_path / "silent.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(1)
+    held: list[socket.socket] = []
+    threading.Thread(target=lambda: held.append(server.accept()[0]), daemon=True).start()
+    try:
+        with pytest.raises(RuntimeError, match=r"did not answer a spawn request within 0\.5 s"):
+            request_pid(path, {"op": "spawn", "argv": []}, timeout=0.5)
+    finally:
+        for conn in held:
+            conn.close()
+        server.close()

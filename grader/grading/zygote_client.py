@@ -167,10 +167,17 @@ def ask(socket_path: str, request: dict[str, Any], timeout: float | None = None,
         return answer
 
 
-def request_pid(socket_path: str, request: dict[str, Any], connection: socket.socket | None = None
-                ) -> tuple[int, str]:
-    """A new child of the zygote: its pid inside the sandbox and the sandbox's pid namespace."""
-    answer = ask(socket_path, request, connection=connection)
+SPAWN_SECONDS = 60.0   # a fork answers in milliseconds; a zygote silent this long is stopped or stuck
+
+
+def request_pid(socket_path: str, request: dict[str, Any], connection: socket.socket | None = None,
+                timeout: float = SPAWN_SECONDS) -> tuple[int, str]:
+    """A new child of the zygote: its pid inside the sandbox and the sandbox's pid namespace. A zygote that does not
+    answer within ``timeout`` seconds is an error (the worker's next clean() restarts it), not a wait forever."""
+    try:
+        answer = ask(socket_path, request, timeout=timeout, connection=connection)
+    except TimeoutError:
+        raise RuntimeError(f"the zygote did not answer a {request.get('op')} request within {timeout:g} s") from None
     if "pid" not in answer:
         raise RuntimeError(f"the kernel server refused: {answer}")
     return int(answer["pid"]), str(answer.get("pidns", ""))
