@@ -45,7 +45,9 @@ BROKEN = "broken-json"  # hands in a notebook that is not valid JSON
 def pytest_configure(config: pytest.Config) -> None:
     """The session's own machine-wide template cache (grader.grading.engine.machine_cache), for this process and
     every command the tests run."""
-    os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="grader-test-cache-")
+    folder = tempfile.mkdtemp(prefix="grader-test-cache-")
+    os.environ["XDG_CACHE_HOME"] = folder
+    config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
 
 
 def mutant_student(mutant: Mutant) -> str:

@@ -53,17 +53,72 @@ def test_a_new_sqlite_gradebook_elsewhere_is_a_copy_of_the_template(machine: Pat
     assert not (root / "gradebook.db").exists()
 
 
-def test_half_a_cached_template_is_generated_again(machine: Path, tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    (machine / "gradebook.db").unlink()   # as if someone deleted it by hand
-    generated = []
-
+def fake_generate(generated: list[Path]):
     def generate(root: Path, db_url: str, only: object) -> None:   # the rest of prepare() with a stand-in release
         generated.append(root)
         (root / "release").mkdir()
         (root / "gradebook.db").write_bytes(b"a generated template")
+    return generate
 
-    monkeypatch.setattr(engine, "generate", generate)
+
+def test_a_cache_others_could_write_is_never_read(machine: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    machine.chmod(0o777)
+    generated: list[Path] = []
+    monkeypatch.setattr(engine, "generate", fake_generate(generated))
+    root = tmp_path / "w"
+    root.mkdir()
+    cache = engine._template(root, fingerprint(manifest()))
+    assert len(generated) == 1 and (cache / "gradebook.db").read_bytes() == b"a generated template"
+
+
+def test_a_cache_that_cannot_be_read_is_generated_again(machine: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    (machine / "release" / "stray").symlink_to(tmp_path / "nowhere")   # a dangling link: the copy fails
+    generated: list[Path] = []
+    monkeypatch.setattr(engine, "generate", fake_generate(generated))
+    root = tmp_path / "w"
+    root.mkdir()
+    cache = engine._template(root, fingerprint(manifest()))
+    assert len(generated) == 1 and (cache / "gradebook.db").read_bytes() == b"a generated template"
+    assert not (cache / "release" / "stray").is_symlink()
+    assert (machine / "gradebook.db").read_bytes() == b"a generated template", "the broken cache was not mended"
+
+
+def test_half_a_workspace_template_is_replaced_whole(machine: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine, "generate", never_generate)
+    root = tmp_path / "w"
+    half = root / engine.CACHE_DIR / fingerprint(manifest())[:16]
+    (half / "release").mkdir(parents=True)            # as if a copy was interrupted before the gradebook
+    cache = engine._template(root, fingerprint(manifest()))
+    assert (cache / "gradebook.db").read_bytes() == (machine / "gradebook.db").read_bytes()
+    assert sorted(p.name for p in (cache / "release").iterdir()) == sorted(
+        p.name for p in (machine / "release").iterdir())
+
+
+def test_an_existing_gradebook_is_never_replaced_by_the_template(machine: Path, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from nbgrader.api import Gradebook
+
+    root = tmp_path / "class"
+    root.mkdir()
+    url = engine.gradebook_url(root, None)
+    engine.prepare(root, url, ["ada"], fingerprint(manifest()))
+    (root / engine.STATE_FILE).unlink()               # as after a change of code: the assignments are recorded again
+    recorded: list[str] = []
+    monkeypatch.setattr(engine, "generate", lambda where, db_url, only: recorded.append(db_url))
+    engine.prepare(root, url, [], fingerprint(manifest()))
+    assert recorded == [url], "an existing gradebook must get generate_assignment, not a copy of the template"
+    with Gradebook(url) as gb:
+        assert [s.id for s in gb.students] == ["ada"]
+
+
+def test_half_a_cached_template_is_generated_again(machine: Path, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    (machine / "gradebook.db").unlink()   # as if someone deleted it by hand
+    generated: list[Path] = []
+    monkeypatch.setattr(engine, "generate", fake_generate(generated))
     root = tmp_path / "w"
     root.mkdir()
     engine._template(root, fingerprint(manifest()))

@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import sys
 import tempfile
 import time
@@ -82,30 +83,64 @@ def submissions(root: Path, students: Iterable[str] | None = None) -> list[tuple
 
 def machine_cache() -> Path:
     """Where this user's templates are kept for every workspace on the machine: ``$XDG_CACHE_HOME`` (default
-    ``~/.cache``) ``/embedding-layers-grader/templates``. Never inside a sandbox: student code cannot see it."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base).expanduser() / "embedding-layers-grader" / "templates"
+    ``~/.cache``; a relative value is ignored, as the XDG specification says) ``/embedding-layers-grader/templates``.
+    Never inside a sandbox: student code cannot see it."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):
+        base = str(Path.home() / ".cache")
+    return Path(base) / "embedding-layers-grader" / "templates"
+
+
+def _private(folder: Path) -> bool:
+    """Whether ``folder`` and the folders above it up to the cache's base (``$XDG_CACHE_HOME``) are this user's
+    alone: real folders (no links), owned by this user, writable by no one else. A cache someone else could have
+    written is never read. A folder not made yet holds nothing to distrust."""
+    base = machine_cache().parent.parent
+    chain = [base, *reversed([p for p in folder.parents if base in p.parents]), folder]
+    for path in chain:
+        try:
+            info = os.lstat(path)
+        except FileNotFoundError:
+            return True
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o022:
+            return False
+    return True
 
 
 def _template(root: Path, fingerprint: str) -> Path:
     """A scratch course generated from solutions/ (gradebook + release), cached per grader fingerprint: in the
     workspace, copied from this user's machine-wide cache when another workspace generated it before (the same
-    fingerprint is the same grading code, course and versions), generated and stored in both otherwise."""
+    fingerprint is the same grading code, course and versions), generated and stored in both otherwise. A cached
+    template that cannot be read is generated again; each cache receives a template whole or not at all."""
     cache = root / CACHE_DIR / fingerprint[:16]
-    if (cache / "gradebook.db").is_file():
+    if _complete(cache):
         return cache
     shared = machine_cache() / fingerprint[:16]
-    with tempfile.TemporaryDirectory(prefix="grader-template-", dir=root) as tmp:
+    (root / CACHE_DIR).mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".staging-", dir=root / CACHE_DIR) as tmp:
         made = Path(tmp) / "template"
-        if _complete(shared):
-            shutil.copytree(shared, made)
-        else:
+        copied = False
+        if _private(shared) and _complete(shared):
+            try:
+                shutil.copytree(shared, made)
+                copied = _complete(made)
+            except (OSError, shutil.Error):   # unreadable: generate, and store the new one in its place
+                shutil.rmtree(shared, ignore_errors=True)
+        if not copied:
+            shutil.rmtree(made, ignore_errors=True)
             made.mkdir()
             generate(made, f"sqlite:///{made}/gradebook.db", only=graded_assignments())
             _share(made, shared)
-        shutil.rmtree(root / CACHE_DIR, ignore_errors=True)  # older fingerprints are of no further use
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copytree(made, cache)
+        for old in (root / CACHE_DIR).iterdir():   # older fingerprints are of no further use
+            if not old.name.startswith(".staging-") and old.name != cache.name:
+                shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink()
+        if cache.exists() and not _complete(cache):
+            shutil.rmtree(cache, ignore_errors=True)
+        try:
+            os.replace(made, cache)
+        except OSError:
+            if not _complete(cache):   # not another process's template, stored a moment earlier
+                raise
     return cache
 
 
@@ -115,12 +150,15 @@ def _complete(template: Path) -> bool:
 
 def _share(template: Path, shared: Path) -> None:
     """Store ``template`` in the machine-wide cache, whole or not at all (another process may be storing the same,
-    and a cached template found incomplete is replaced); a cache that cannot be written is no error: the next
-    workspace generates its own."""
+    and a cached template found incomplete is replaced), in folders only this user can write; a cache that cannot be
+    written, or that others could write, is left alone: the next workspace generates its own."""
     with contextlib.suppress(OSError):
+        shared.parent.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        shared.parent.mkdir(mode=0o700, exist_ok=True)
+        if not _private(shared):
+            return
         if shared.exists() and not _complete(shared):
             shutil.rmtree(shared)
-        shared.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=shared.parent))
         try:
             shutil.copytree(template, staging / "t")
@@ -145,9 +183,7 @@ def prepare(root: Path, db_url: str, students: Iterable[str], fingerprint: str) 
     prepared = f"{fingerprint} {db_url}"
     if state.get(PREPARED) != prepared or _gradebook_lost(db_url):
         database = sqlite_file(db_url)
-        if database is not None and not database.exists() and database.parent.is_dir():
-            shutil.copyfile(template / "gradebook.db", database)  # a new SQLite gradebook, wherever it is
-        else:
+        if not (database is not None and _new_gradebook(template / "gradebook.db", database)):
             generate(root, db_url, only=graded_assignments())
         state[PREPARED] = prepared
         _save_state(root, state)
@@ -164,6 +200,23 @@ def prepare(root: Path, db_url: str, students: Iterable[str], fingerprint: str) 
 
 
 # ------------------------------------------------------------------------------------------------ incremental
+
+
+def _new_gradebook(template: Path, database: Path) -> bool:
+    """Make ``database`` a copy of ``template`` if no file is there; False (nothing written) if one is, even one
+    another process created a moment ago: the copy appears whole under its name or not at all."""
+    if database.exists() or not database.parent.is_dir():
+        return False
+    staging = database.with_name(f".{database.name}.{os.getpid()}.new")
+    try:
+        shutil.copyfile(template, staging)
+        os.link(staging, database)   # fails if the file exists by now
+        return True
+    except OSError:
+        return False
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            staging.unlink()
 
 
 def recorded_gradebook(root: Path) -> str | None:
