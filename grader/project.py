@@ -129,6 +129,7 @@ def check_workspace(root: Path, db_url: str | None = None) -> None:
         raise GraderError(f"--root {root} is a file, not a folder: give the class's workspace folder.")
     kept = [REPO / "grader", SOLUTIONS, COURSE, REPO / "tests"]
     database = sqlite_file(gradebook_url(root, db_url))
+    database = database.resolve() if database is not None else None   # "/x/../repo/grader/db", links: where it is
     for path, what in ((root, "the workspace"), (database, "the gradebook")):
         inside = next((folder for folder in kept if path is not None and (path == folder or folder in path.parents)),
                       None)

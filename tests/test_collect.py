@@ -177,6 +177,19 @@ def test_a_workspace_inside_the_course_or_the_grading_code_is_refused(inside: st
     assert not (REPO / "solutions" / "fall").exists() and not (REPO / "grader" / "ws").exists()
 
 
+@pytest.mark.parametrize("how", ["dot-dot", "link"])
+def test_a_gradebook_that_only_looks_outside_the_course_is_refused(how: str, tmp_path: Path) -> None:
+    from grader.project import REPO, check_workspace
+
+    if how == "dot-dot":
+        url = f"sqlite:///{tmp_path}/../{'../' * len(tmp_path.parts)}{REPO.relative_to('/')}/solutions/fall.db"
+    else:
+        (tmp_path / "elsewhere").symlink_to(REPO / "grader")
+        url = f"sqlite:///{tmp_path}/elsewhere/fall.db"
+    with pytest.raises(GraderError, match="inside"):
+        check_workspace(tmp_path / "ws", url)
+
+
 def test_a_notebook_over_the_size_limit_is_left_out_with_a_note(tmp_path: Path) -> None:
     """A zip bomb: a few kilobytes that inflate past the limit. Nothing beyond the limit is written."""
     from grader.commands import collect as collect_module
