@@ -63,13 +63,20 @@ def test_a_new_file_counts_and_caches_do_not(tmp_path: Path) -> None:
     (repo / "solutions" / "01_lookup" / ".ipynb_checkpoints").mkdir(exist_ok=True)
     (repo / "solutions" / "01_lookup" / ".ipynb_checkpoints" / "x.ipynb").write_text("{}")
     assert fingerprint.manifest(repo) == before
+    (repo / "grader" / ".ruff_cache").mkdir(exist_ok=True)
+    (repo / "grader" / ".ruff_cache" / "x").write_text("cache")
+    assert fingerprint.manifest(repo) == before
     extra = repo / "grader" / "content" / "hidden" / "extra.py"
     extra.write_text("POINTS = 3\n")
+    data = repo / "solutions" / "01_lookup" / ".table.txt"   # nbgrader copies dot-files into the release
+    data.write_text("v2\n")
     try:
         after = fingerprint.manifest(repo)
-        assert fingerprint.differences(before, after) == ["grader/content/hidden/extra.py: only there"]
+        assert fingerprint.differences(before, after) == ["grader/content/hidden/extra.py: only there",
+                                                          "solutions/01_lookup/.table.txt: only there"]
     finally:
         extra.unlink()
+        data.unlink()
 
 
 def test_a_worker_with_other_code_refuses_to_grade_and_names_the_files() -> None:

@@ -29,13 +29,20 @@ SKIPPED = ("__pycache__", ".ipynb_checkpoints")
 Manifest = dict[str, str]
 
 
+def _counts(path: Path, repo: Path) -> bool:
+    """Whether a file is part of what a grade depends on. In ``solutions/`` and ``course/`` every file nbgrader copies
+    into a release counts, dot-files included (nbgrader skips only checkpoints, caches and ``*.pyc``); in ``grader/``
+    dot-folders are tools' caches (.mypy_cache, .ruff_cache) and do not count."""
+    parts = path.relative_to(repo).parts
+    if path.suffix == ".pyc" or any(part in SKIPPED or part == ".git" for part in parts):
+        return False
+    return parts[0] != "grader" or not any(part.startswith(".") for part in parts)
+
+
 def _files(repo: Path) -> list[Path]:
     found = [repo / name for name in FILES if (repo / name).is_file()]
     for folder in FOLDERS:
-        found += [path for path in (repo / folder).rglob("*")
-                  if path.is_file() and not any(part in SKIPPED or part.startswith(".")
-                                                for part in path.relative_to(repo).parts)
-                  and path.suffix != ".pyc"]
+        found += [path for path in (repo / folder).rglob("*") if path.is_file() and _counts(path, repo)]
     return sorted(found)
 
 
