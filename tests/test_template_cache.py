@@ -61,25 +61,26 @@ def fake_generate(generated: list[Path]):
     return generate
 
 
-def test_a_cache_others_could_write_is_never_read(machine: Path, tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    machine.chmod(0o777)
+def template_generating(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, list[Path]]:
+    """A new workspace's template, with generate_assignment replaced by a stand-in: (the template, where it ran)."""
     generated: list[Path] = []
     monkeypatch.setattr(engine, "generate", fake_generate(generated))
     root = tmp_path / "w"
     root.mkdir()
-    cache = engine._template(root, fingerprint(manifest()))
+    return engine._template(root, fingerprint(manifest())), generated
+
+
+def test_a_cache_others_could_write_is_never_read(machine: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    machine.chmod(0o777)
+    cache, generated = template_generating(tmp_path, monkeypatch)
     assert len(generated) == 1 and (cache / "gradebook.db").read_bytes() == b"a generated template"
 
 
 def test_a_cache_that_cannot_be_read_is_generated_again(machine: Path, tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     (machine / "release" / "stray").symlink_to(tmp_path / "nowhere")   # a dangling link: the copy fails
-    generated: list[Path] = []
-    monkeypatch.setattr(engine, "generate", fake_generate(generated))
-    root = tmp_path / "w"
-    root.mkdir()
-    cache = engine._template(root, fingerprint(manifest()))
+    cache, generated = template_generating(tmp_path, monkeypatch)
     assert len(generated) == 1 and (cache / "gradebook.db").read_bytes() == b"a generated template"
     assert not (cache / "release" / "stray").is_symlink()
     assert (machine / "gradebook.db").read_bytes() == b"a generated template", "the broken cache was not mended"
@@ -117,11 +118,7 @@ def test_an_existing_gradebook_is_never_replaced_by_the_template(machine: Path, 
 def test_half_a_cached_template_is_generated_again(machine: Path, tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     (machine / "gradebook.db").unlink()   # as if someone deleted it by hand
-    generated: list[Path] = []
-    monkeypatch.setattr(engine, "generate", fake_generate(generated))
-    root = tmp_path / "w"
-    root.mkdir()
-    engine._template(root, fingerprint(manifest()))
+    _, generated = template_generating(tmp_path, monkeypatch)
     assert len(generated) == 1
     assert (machine / "gradebook.db").read_bytes() == b"a generated template", "the cache was not mended"
 
