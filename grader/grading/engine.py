@@ -133,7 +133,10 @@ def _template(root: Path, fingerprint: str) -> Path:
             _share(made, shared)
         for old in (root / CACHE_DIR).iterdir():   # older fingerprints are of no further use
             if not old.name.startswith(".staging-") and old.name != cache.name:
-                shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink()
+                if old.is_dir():
+                    shutil.rmtree(old, ignore_errors=True)
+                else:
+                    old.unlink()
         if cache.exists() and not _complete(cache):
             shutil.rmtree(cache, ignore_errors=True)
         try:
