@@ -4,7 +4,7 @@ Forked by the zygote (:mod:`grader.sandboxed.zygote`) for one notebook: it runs 
 cell but the test cells, with all output discarded and errors ignored, as nbgrader would) in a fresh IPython shell, then
 answers the grader's requests on the socket the grader handed over (:func:`main`): call a function, build an object of a
 class, call an object, differentiate an earlier output. Only data crosses, as JSON (:class:`Codec`): numbers, strings,
-lists, arrays and tensors as (dtype, shape, bytes), modules as trees of those. Student objects stay here, under a
+lists, dicts and sets of them, arrays and tensors as (dtype, shape, bytes), modules as trees of those. Student objects stay here, under a
 handle; nothing is pickled. What the grader does with the answers — comparing them with the reference — happens in the
 grader's own process (:mod:`grader.integrity.recheck`, :mod:`grader.integrity.stand_ins`).
 
@@ -15,6 +15,7 @@ its codec and framing.
 from __future__ import annotations
 
 import base64
+import collections
 import functools
 import io
 import os
@@ -29,6 +30,8 @@ if __package__:
 else:  # inside the sandbox: a script next to wire.py, without the grader package
     import wire
 
+# dicts of the standard library that cross as plain dicts (a student's Counter of pairs is an answer, not an object)
+PLAIN_DICTS = (dict, collections.Counter, collections.OrderedDict, collections.defaultdict)
 ARRAY_KINDS = "biufc"   # bool, signed, unsigned, float, complex: the only dtypes that cross
 MAX_MESSAGE = 256 * 1024 * 1024   # what the grader sends here (it sends nothing near this)
 
@@ -58,7 +61,9 @@ def torch_bases(cls: type) -> list[str]:
 class Codec:
     """Values to JSON-able descriptions and back, by exact type.
 
-    Plain values, ndarrays and numpy scalars of numeric dtype, tensors (dense, sparse COO, on the meta device),
+    Plain values, lists and tuples, dicts (the standard library's ``Counter``, ``OrderedDict`` and ``defaultdict``
+    arrive as plain dicts; keys other than strings cross as ordered [key, value] items, and only plain values and
+    tuples of them are accepted as keys), sets, ndarrays and numpy scalars of numeric dtype, tensors (dense, sparse COO, on the meta device),
     torch dtypes and sizes cross as data; modules cross as a tree of their parameters, buffers, submodules and plain
     attributes. An object seen twice in one message is sent once and referred to (``{"t": "ref"}``), so a
     parameter shared by two modules stays one object on the other side. Anything else becomes ``{"t": "opaque"}``.
@@ -98,8 +103,14 @@ class Codec:
         if isinstance(value, (tuple, list)) and kind.__module__ != "builtins" and not hasattr(value, "__dict__"):
             return {"t": "tuple" if isinstance(value, tuple) else "list", "v": [self.encode(v, depth + 1)
                                                                                for v in value]}
-        if isinstance(value, dict) and all(type(k) is str for k in value) and not hasattr(value, "__dict__"):
-            return {"t": "dict", "v": {k: self.encode(v, depth + 1) for k, v in value.items()}}
+        if isinstance(value, dict) and (kind in PLAIN_DICTS or not hasattr(value, "__dict__")):
+            if all(type(k) is str for k in value):
+                return {"t": "dict", "v": {k: self.encode(v, depth + 1) for k, v in value.items()}}
+            # other keys (a pair of ids, an int): the items in order, each key encoded like any value
+            return {"t": "items", "v": [[self.encode(k, depth + 1), self.encode(v, depth + 1)]
+                                        for k, v in value.items()]}
+        if kind in (set, frozenset):
+            return {"t": kind.__name__, "v": [self.encode(v, depth + 1) for v in value]}
         if kind is np.ndarray and value.dtype.kind in ARRAY_KINDS:
             return {"t": "nd", **_array(value)}
         if isinstance(value, np.generic) and kind.__module__ == "numpy" and value.dtype.kind in ARRAY_KINDS:
@@ -176,6 +187,11 @@ class Codec:
             return [self.decode(v) for v in value["v"]]
         if tag == "dict":
             return {str(k): self.decode(v) for k, v in value["v"].items()}
+        if tag == "items":
+            return dict(self._pair(item) for item in value["v"])
+        if tag in ("set", "frozenset"):
+            items = [self._key(self.decode(v)) for v in value["v"]]
+            return set(items) if tag == "set" else frozenset(items)
         if tag == "namedtuple":
             items = [self.decode(v) for v in value["v"]]
             return _namedtuple(str(value["name"]), tuple(str(f) for f in value["fields"]))(*items)
@@ -200,6 +216,22 @@ class Codec:
         if tag == "module":
             return self.decode_module(value)
         return self.decode_other(value)
+
+    def _pair(self, item: Any) -> tuple[Any, Any]:
+        if type(item) is not list or len(item) != 2:
+            raise ValueError("an item of a dict is a [key, value] pair")
+        return self._key(self.decode(item[0])), self.decode(item[1])
+
+    @staticmethod
+    def _key(key: Any) -> Any:
+        """A decoded dict key or set element: only plain values, numpy scalars and tuples of them."""
+        if type(key) in (bool, int, float, str) or key is None or _is_number(key):
+            return key
+        if type(key) is tuple:
+            for k in key:
+                Codec._key(k)
+            return key
+        raise ValueError(f"a {type(key).__name__} cannot be a dict key or a set element")
 
     def decode_other(self, value: dict[str, Any]) -> Any:
         raise ValueError(f"unknown tag {value.get('t')!r}")
@@ -270,8 +302,6 @@ MAX_FIELDS = 64
 def _namedtuple(name: str, fields: tuple[str, ...]) -> type:
     """A namedtuple class for a result's name and fields, made once (making one costs ~1 ms; a reply may hold
     thousands); at most :data:`MAX_FIELDS` fields."""
-    import collections
-
     if len(fields) > MAX_FIELDS:
         raise ValueError(f"a namedtuple of {len(fields)} fields (at most {MAX_FIELDS} cross)")
     return collections.namedtuple(name, fields)   # (it checks the names)
@@ -692,3 +722,9 @@ def _is_array(value: Any) -> bool:
 
     torch = sys.modules.get("torch")
     return type(value) is np.ndarray or (torch is not None and type(value) in (torch.Tensor, torch.nn.Parameter))
+
+
+def _is_number(value: Any) -> bool:
+    """A numpy scalar (what a student's ``np.int64`` id arrives as)."""
+    np = sys.modules.get("numpy")
+    return np is not None and isinstance(value, np.generic) and type(value).__module__ == "numpy"
