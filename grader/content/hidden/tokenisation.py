@@ -73,7 +73,7 @@ def grade_get_pair_counts(get_pair_counts: Callable[..., Any], points: float) ->
             expect(dict(got) == expected, f"{name}({ids}) returned {_shown(dict(got))}; expected {_shown(expected)}.")
 
     def first_occurrence_order() -> None:
-        for ids in ([5, 1, 5, 1, 2, 9, 5, 1], [3, 2, 1, 3, 2, 1, 0], _random_ids("order", 20, 4)):
+        for ids in ([5, 1, 5, 1, 2, 9, 5, 1], [1, 2, 3, 4, 3, 4, 3, 4], _random_ids("order", 20, 4)):
             got = _as_dict(name, _call(name, get_pair_counts, list(ids)), f"{name}({ids})")
             expected = list(ref.get_pair_counts(ids))
             expect(list(got) == expected, f"{name}({ids}) has its keys in the order {list(got)}; expected the "
@@ -235,6 +235,8 @@ def grade_encode(encode: Callable[..., Any], points: float) -> float:
     def with_pattern() -> None:
         for text in ("the cat sat on the mat", "lowest wider cats!"):
             check(text, chunked, PATTERN, hint="Encode each chunk of re.findall(pattern, text) on its own.")
+            check(text, trained, PATTERN, hint="Merges learned without a pattern cross words ('e' + ' '); with a "
+                  "pattern, encode each chunk on its own, so they never apply across two chunks.")
 
     def utf8_and_empty() -> None:
         check("", trained, hint="No text, no ids.")
@@ -377,8 +379,11 @@ def grade_unigram_segment(unigram_segment: Callable[..., Any], points: float) ->
         expect(all(type(p) is str for p in got) and "".join(got) == s,
                f"{where} returned {got}, which joins to {''.join(map(str, got))!r}; the pieces must join to {s!r} "
                f"(▁ before the text and for every space).")
-        expect(got == expected, f"{where} returned {got} (log-probability {total(got, log_probs):.3f}); the most "
-               f"probable split is {expected} ({total(expected, log_probs):.3f})." + (f" {hint}" if hint else ""))
+        # Another split of the same total is as right (['b', 'bb'] and ['bb', 'b'] tie): the total is what counts.
+        best = total(expected, log_probs)
+        expect(got == expected or math.isclose(total(got, log_probs), best, rel_tol=1e-12, abs_tol=1e-12),
+               f"{where} returned {got} (log-probability {total(got, log_probs):.3f}); the most "
+               f"probable split is {expected} ({best:.3f})." + (f" {hint}" if hint else ""))
 
     def hand_example() -> None:
         log_probs = {ref.SPACE: -3.0, "▁h": -2.0, "▁he": -2.5, "h": -1.0, "e": -1.0, "l": -2.0, "o": -1.0,
