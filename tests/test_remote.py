@@ -9,7 +9,9 @@ nothing the sandbox sends may make the grader build a class of its choosing.
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import json
 import socket
 import textwrap
 import threading
@@ -136,6 +138,29 @@ STUDENT = textwrap.dedent('''
     def objects_left_to_the_collector():
         import gc
         return gc.get_freeze_count(), len(gc.get_objects())
+
+
+    def pair_counts(ids):
+        import collections
+        return collections.Counter(zip(ids, ids[1:]))
+
+
+    def apply_merges(ids, merges):
+        for (a, b), new_id in merges.items():
+            out, i = [], 0
+            while i < len(ids):
+                if ids[i:i + 2] == [a, b]:
+                    out.append(new_id)
+                    i += 2
+                else:
+                    out.append(ids[i])
+                    i += 1
+            ids = out
+        return ids
+
+
+    def known(pieces, vocab):
+        return [p in vocab for p in pieces], sorted(vocab), type(vocab).__name__
 ''')
 
 
@@ -462,3 +487,41 @@ def test_no_student_process_can_store_a_key_in_a_kernel_keyring(session: Session
     import errno
 
     assert session.subject("stash_a_key")() == (-1, errno.EPERM)
+
+
+@pytest.mark.parametrize("value", [
+    {(97, 98): 256, (256, 99): 257}, collections.Counter([(1, 2), (1, 2), (3, 4)]), collections.OrderedDict(a=1),
+    collections.defaultdict(int, {(5, 5): 2}), {1: "one", 2.5: None, -3: [1, 2]}, {"a": {(1, 2): 3}}, {"x", "y"},
+    frozenset({(1, 2), (3, 4)}), {}, set(),
+], ids=lambda v: type(v).__name__)
+def test_dicts_with_any_plain_keys_and_sets_cross_as_data_in_order(value: object) -> None:
+    """Notebook 07's merges {(a, b): id}, a student's Counter of pairs, a vocabulary as a set: plain data, in order."""
+    from grader.sandboxed.subject import Codec
+
+    codec = Codec()
+    back = codec.load(json.loads(json.dumps(codec.dump(value))))
+    assert back == value and type(back) in (dict, set, frozenset)
+    if isinstance(value, dict):
+        assert list(back) == list(value), "a dict's order crosses too (training breaks ties by it)"
+        assert type(back) is dict, "a Counter, OrderedDict or defaultdict arrives as a plain dict"
+
+
+@pytest.mark.parametrize("spec", [
+    {"t": "items", "v": [[{"t": "list", "v": [1]}, 2]]}, {"t": "items", "v": [[1]]}, {"t": "items", "v": [1]},
+    {"t": "set", "v": [{"t": "dict", "v": {}}]}, {"t": "set", "v": [{"t": "opaque", "type": "x"}]},
+    {"t": "items", "v": [[{"t": "tuple", "v": [{"t": "set", "v": []}]}, 0]]},
+], ids=["list-key", "short-item", "bare-item", "dict-in-set", "opaque-in-set", "set-in-tuple-key"])
+def test_only_plain_keys_and_set_elements_are_decoded(spec: dict) -> None:
+    from grader.sandboxed.subject import Codec
+
+    with pytest.raises(ValueError):
+        Codec().load(spec)
+
+
+def test_merges_pair_counts_and_vocabularies_cross_the_sandbox(session: Session) -> None:
+    counts = session.subject("pair_counts")([5, 1, 5, 1, 2])
+    assert type(counts) is dict and list(counts.items()) == [((5, 1), 2), ((1, 5), 1), ((1, 2), 1)]
+    assert session.subject("apply_merges")([97, 98, 99], {(97, 98): 256, (256, 99): 257}) == [257]
+    seen, ordered, kind = session.subject("known")(["##ing", "x"], {"##ing", "play"})
+    assert seen == [True, False] and ordered == ["##ing", "play"] and kind == "set"
+    assert session.subject("known")(["a"], {"a": 0})[2] == "dict"

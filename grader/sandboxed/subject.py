@@ -4,9 +4,9 @@ Forked by the zygote (:mod:`grader.sandboxed.zygote`) for one notebook: it runs 
 cell but the test cells, with all output discarded and errors ignored, as nbgrader would) in a fresh IPython shell, then
 answers the grader's requests on the socket the grader handed over (:func:`main`): call a function, build an object of a
 class, call an object, differentiate an earlier output. Only data crosses, as JSON (:class:`Codec`): numbers, strings,
-lists, dicts and sets of them, arrays and tensors as (dtype, shape, bytes), modules as trees of those. Student objects stay here, under a
-handle; nothing is pickled. What the grader does with the answers — comparing them with the reference — happens in the
-grader's own process (:mod:`grader.integrity.recheck`, :mod:`grader.integrity.stand_ins`).
+lists, dicts and sets of them, arrays and tensors as (dtype, shape, bytes), modules as trees of those. Student objects
+stay here, under a handle; nothing is pickled. What the grader does with the answers — comparing them with the
+reference — happens in the grader's own process (:mod:`grader.integrity.recheck`, :mod:`grader.integrity.stand_ins`).
 
 This module imports nothing from the ``grader`` package (which is not visible in the sandbox); the grader imports
 its codec and framing.
@@ -62,13 +62,13 @@ class Codec:
     """Values to JSON-able descriptions and back, by exact type.
 
     Plain values, lists and tuples, dicts (the standard library's ``Counter``, ``OrderedDict`` and ``defaultdict``
-    arrive as plain dicts; keys other than strings cross as ordered [key, value] items, and only plain values and
-    tuples of them are accepted as keys), sets, ndarrays and numpy scalars of numeric dtype, tensors (dense, sparse COO, on the meta device),
-    torch dtypes and sizes cross as data; modules cross as a tree of their parameters, buffers, submodules and plain
-    attributes. An object seen twice in one message is sent once and referred to (``{"t": "ref"}``), so a
+    arrive as plain dicts; keys other than strings cross as ordered [key, value] items, and only plain values and tuples
+    of them are accepted as keys), sets, ndarrays and numpy scalars of numeric dtype, tensors (dense, sparse COO, on the
+    meta device), torch dtypes and sizes cross as data; modules cross as a tree of their parameters, buffers, submodules
+    and plain attributes. An object seen twice in one message is sent once and referred to (``{"t": "ref"}``), so a
     parameter shared by two modules stays one object on the other side. Anything else becomes ``{"t": "opaque"}``.
-    Decoding is strict: only known tags, numeric dtypes and consistent sizes. The two ends of the re-check extend
-    this class: :class:`ServerCodec` here, ``grader.integrity.stand_ins.GraderCodec`` in the grader.
+    Decoding is strict: only known tags, numeric dtypes and consistent sizes. The two ends of the re-check extend this
+    class: :class:`ServerCodec` here, ``grader.integrity.stand_ins.GraderCodec`` in the grader.
     """
 
     max_depth = 16

@@ -151,7 +151,7 @@ def grade_merge_pair(merge_pair: Callable[..., Any], points: float) -> float:
 
 def _merges_message(where: str, got: dict, expected: dict) -> str:
     g, e = list(dict(got).items()), list(expected.items())
-    first = next((i for i, (a, b) in enumerate(zip(g, e)) if a != b), min(len(g), len(e)))
+    first = next((i for i, (a, b) in enumerate(zip(g, e, strict=False)) if a != b), min(len(g), len(e)))
     return (f"{where}: merge {first} (new id {256 + first}) is {g[first] if first < len(g) else 'missing'}, "
             f"expected {e[first] if first < len(e) else 'no merge'} ({len(g)} merges, expected {len(e)}).")
 
