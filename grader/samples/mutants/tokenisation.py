@@ -164,15 +164,18 @@ def merge_pair(ids, pair, new_id):
         i += 1
     return out
 ''', ("merge_pair_visible", "merge_pair_hidden")),
-    _m("merge_in_place", "merge_pair", "edits the list it was given (ids[i:i + 2] = [new_id]) and returns it", '''
+    _m("merge_either_order", "merge_pair", "matches the two ids as a set, so (2, 1) is merged as if it were (1, 2)", '''
 def merge_pair(ids, pair, new_id):
-    i = 0
-    while i < len(ids) - 1:
-        if (ids[i], ids[i + 1]) == tuple(pair):
-            ids[i:i + 2] = [new_id]
-        i += 1
-    return ids
-''', ("merge_pair_visible",)),
+    out, i = [], 0
+    while i < len(ids):
+        if i + 1 < len(ids) and {ids[i], ids[i + 1]} == set(pair):
+            out.append(new_id)
+            i += 2
+        else:
+            out.append(ids[i])
+            i += 1
+    return out
+''', ("merge_pair_visible", "merge_pair_hidden")),
     _m("merge_drops_last", "merge_pair", "loops while i < len(ids) - 1 and forgets the last id when it is not merged", '''
 def merge_pair(ids, pair, new_id):
     out, i = [], 0
