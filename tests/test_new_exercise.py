@@ -22,14 +22,14 @@ from grader.integrity.recheck import HiddenTest, HiddenTestUnreadable, VisibleTe
 from tests.helpers import copy_repo
 from tests.test_layout import grader_imports_outside
 
-NEW = "07_tokenisation"
+NEW = "08_geometry"
 SCAFFOLD = (  # (arguments, exercise, module, hidden points, visible points)
-    ([NEW, "merge_pair", "--points", "3", "--params", "pair, ids"], "merge_pair", "tokenisation", 3.0, 1.0),
-    (["07", "count_pairs", "--params", "ids", "--visible-points", "0.5"], "count_pairs", "tokenisation", 2.0, 0.5),
+    ([NEW, "near_rows", "--points", "3", "--params", "pair, ids"], "near_rows", "geometry", 3.0, 1.0),
+    (["08", "count_near", "--params", "ids", "--visible-points", "0.5"], "count_near", "geometry", 2.0, 0.5),
     (["01_lookup", "lookup_rows", "--points", "1.5", "--params", "ids, E"], "lookup_rows", "lookup", 1.5, 1.0),
 )
-GENERATED = ["grader/content/reference/tokenisation.py", "grader/content/hidden/tokenisation.py",
-             "grader/samples/mutants/tokenisation.py", "grader/content/reference/lookup.py",
+GENERATED = ["grader/content/reference/geometry.py", "grader/content/hidden/geometry.py",
+             "grader/samples/mutants/geometry.py", "grader/content/reference/lookup.py",
              "grader/content/hidden/lookup.py", "grader/samples/mutants/lookup.py"]
 
 
@@ -61,10 +61,10 @@ def test_a_new_notebook_opens_imports_and_closes_like_the_others(repo: Path) -> 
     nbformat.validate(nb)
     MetadataValidator().validate_nb(nb)
     ids = [c.id for c in nb.cells]
-    assert ids == ["title", "setup", "merge_pair-intro", "merge_pair", "merge_pair_visible", "merge_pair_hidden",
-                   "count_pairs-intro", "count_pairs", "count_pairs_visible", "count_pairs_hidden",
+    assert ids == ["title", "setup", "near_rows-intro", "near_rows", "near_rows_visible", "near_rows_hidden",
+                   "count_near-intro", "count_near", "count_near_visible", "count_near_hidden",
                    "experiment-intro", "experiment", "summary"], ids
-    assert nb.cells[0].source.startswith("# 07 ") and "you will be able to" in nb.cells[0].source
+    assert nb.cells[0].source.startswith("# 08 ") and "you will be able to" in nb.cells[0].source
     assert "import torch" in nb.cells[1].source and nb.cells[1].metadata.nbgrader.locked
     assert nb.cells[11].metadata.tags == ["experiment"]
 
@@ -82,7 +82,7 @@ def test_an_exercise_added_to_a_notebook_goes_after_its_last_exercise_and_change
 def test_the_scaffold_releases_with_nbgrader_and_the_student_sees_no_solution(repo: Path) -> None:
     done = _run(repo, "-m", "grader", "release", timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
-    for notebook, name in ((NEW, "merge_pair"), (NEW, "count_pairs"), ("01_lookup", "lookup_rows")):
+    for notebook, name in ((NEW, "near_rows"), (NEW, "count_near"), ("01_lookup", "lookup_rows")):
         released = nbformat.read(str(repo / "course" / notebook / f"{notebook}.ipynb"), as_version=4)
         cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in released.cells}
         assert cells[name].source.endswith("    # YOUR CODE HERE\n    raise NotImplementedError()")
@@ -95,7 +95,7 @@ def test_the_scaffold_releases_with_nbgrader_and_the_student_sees_no_solution(re
 
 def test_the_re_check_sees_the_new_tests_with_the_points_given_once(repo: Path) -> None:
     for _, name, module, points, visible in SCAFFOLD:
-        notebook = NEW if module == "tokenisation" else "01_lookup"
+        notebook = NEW if module == "geometry" else "01_lookup"
         source = _source(repo, notebook)
         tests = {t.grade_id: t for t in notebook_tests(source)}
         assert tests[f"{name}_hidden"] == HiddenTest(f"{name}_hidden", module, f"grade_{name}", name, points)
@@ -121,15 +121,15 @@ def test_the_hidden_stub_gives_no_points_for_any_answer(repo: Path) -> None:
     probe = """
 import json
 from grader.content.hidden.lookup import grade_lookup_rows
-from grader.content.hidden.tokenisation import grade_count_pairs, grade_merge_pair
-from grader.content.reference import lookup, tokenisation
+from grader.content.hidden.geometry import grade_count_near, grade_near_rows
+from grader.content.reference import lookup, geometry
 from grader.samples.mutants import all_mutants
 
 def raises(*args):
     raise NotImplementedError
 
-answers = [lookup.embed_lookup, lookup.lookup_rows, tokenisation.merge_pair, raises, lambda *a: 1.0, lambda *a: a, None]
-scores = [grade(answer, points=points) for grade, points in ((grade_merge_pair, 3), (grade_count_pairs, 2),
+answers = [lookup.embed_lookup, lookup.lookup_rows, geometry.near_rows, raises, lambda *a: 1.0, lambda *a: a, None]
+scores = [grade(answer, points=points) for grade, points in ((grade_near_rows, 3), (grade_count_near, 2),
                                                              (grade_lookup_rows, 1.5)) for answer in answers]
 print(json.dumps({"scores": scores, "mutants": sorted({m.notebook for m in all_mutants()})}))
 """
@@ -138,7 +138,7 @@ print(json.dumps({"scores": scores, "mutants": sorted({m.notebook for m in all_m
     report, result = done.stdout.rsplit("\n", 2)[0], json.loads(done.stdout.strip().splitlines()[-1])
     assert result["scores"] == [0] * len(result["scores"]), f"a stub gave points: {result['scores']}"
     assert "not written yet" in report and "0 of 3 points" in report, report[-1500:]
-    assert "07_tokenisation" not in result["mutants"], "the placeholder is a template, not a mutant that passes"
+    assert "08_geometry" not in result["mutants"], "the placeholder is a template, not a mutant that passes"
 
 
 def test_the_generated_python_is_ruff_clean_and_content_imports_only_content(repo: Path) -> None:
@@ -155,26 +155,26 @@ def _snapshot(repo: Path) -> dict[str, str]:
 
 
 @pytest.mark.parametrize(("args", "says"), [
-    ([NEW, "merge_pair"], "exists already"),                  # scaffolded a moment ago
-    (["07", "check_ids"], "exists already"),                  # an exercise of another notebook
-    (["07", "one_hot_hidden"], "exists already"),             # a grade id elsewhere
-    (["07", "rope_matrix"], "exists already"),                # only a reference function (04's)
+    ([NEW, "near_rows"], "exists already"),                  # scaffolded a moment ago
+    (["08", "check_ids"], "exists already"),                  # an exercise of another notebook
+    (["08", "one_hot_hidden"], "exists already"),             # a grade id elsewhere
+    (["08", "rope_matrix"], "exists already"),                # only a reference function (04's)
     (["01", "merge-pair"], "not a name"),
     (["01", "class"], "not a name"),
     (["01", "_private"], "not a name"),
     (["7_bpe", "merge"], "not a notebook"),
-    (["07-bpe", "merge"], "not a notebook"),
-    (["07_BPE", "merge"], "not a notebook"),
-    (["08", "merge"], "no single notebook numbered 08"),
-    (["07_other", "merge"], "number 07 is taken by 07_tokenisation"),
+    (["08-bpe", "merge"], "not a notebook"),
+    (["08_BPE", "merge"], "not a notebook"),
+    (["09", "merge"], "no single notebook numbered 09"),
+    (["08_other", "merge"], "number 08 is taken by 08_geometry"),
     (["01", "merge", "--points", "0"], "not a worth"),
     (["01", "merge", "--visible-points", "-1"], "not a worth"),
     (["01", "merge", "--params", "a b"], "not a parameter list"),
     (["01", "merge", "--params", "x='\"\"\";return points;\"\"\"'"], "may not hold a backslash"),  # ends a docstring
     (["01", "merge", "--params", "x='\\\\'"], "may not hold a backslash"),
-    (["07_bpe\n", "merge", "--module", "bpe"], "not a notebook"),                    # a name ending in a newline
+    (["08_bpe\n", "merge", "--module", "bpe"], "not a notebook"),                    # a name ending in a newline
     (["01", "merge", "--module", "tied"], "drop --module tied"),
-    (["08_bpe", "merge", "--module", "lookup"], "holds the hidden tests of 01_lookup"),
+    (["09_bpe", "merge", "--module", "lookup"], "holds the hidden tests of 01_lookup"),
 ], ids=lambda v: " ".join(v) if isinstance(v, list) else None)
 def test_a_refusal_says_why_exits_2_and_writes_nothing(repo: Path, args: list[str], says: str) -> None:
     before = _snapshot(repo)
