@@ -145,12 +145,9 @@ def get_pair_counts(ids):
         counts[pair] = counts.get(pair, 0) + 1
     return counts
 ''', ("get_pair_counts_visible", "get_pair_counts_hidden")),
-    _m("pairs_wrap_around", "get_pair_counts", "pairs the last id with the first (zip with a rotated list)", '''
+    _m("pairs_seen_not_counted", "get_pair_counts", "records which pairs occur (a dict comprehension) but not how often", '''
 def get_pair_counts(ids):
-    counts = {}
-    for pair in zip(ids, ids[1:] + ids[:1]):
-        counts[pair] = counts.get(pair, 0) + 1
-    return counts
+    return {pair: 1 for pair in zip(ids, ids[1:])}
 ''', ("get_pair_counts_visible", "get_pair_counts_hidden")),
     # ---------------------------------------------------------------- merge_pair
     _m("merge_overlapping", "merge_pair", "after a match moves on by one id, so [a, a, a] becomes [X, X, a]", '''
