@@ -157,3 +157,23 @@ def test_hidden_tests_give_a_stub_zero_and_say_why(name: str) -> None:
 
     score, report = _quiet(lambda: getattr(hidden, f"grade_{name}")(stub, points=2))
     assert score == 0 and "not implemented yet" in report
+
+
+def test_the_experiments_fast_trainer_learns_exactly_train_bpes_merges() -> None:
+    """The experiment trains with incremental counts and a heap; its tie rule must be max()'s over fresh counts."""
+    import ast
+    import collections
+    import heapq
+    import re
+
+    import nbformat
+
+    nb = nbformat.read(str(SOLUTIONS / "07_tokenisation" / "07_tokenisation.ipynb"), as_version=4)
+    cell = next(c for c in nb.cells if c.get("id") == "experiment")
+    tree = ast.parse(cell.source)
+    only_defs = ast.Module([n for n in tree.body if isinstance(n, ast.FunctionDef)], type_ignores=[])
+    namespace = {"collections": collections, "heapq": heapq, "re": re, "merge_pair": ref.merge_pair}
+    exec(compile(only_defs, "<07:experiment>", "exec"), namespace)
+    for text, vocab_size in ((TRAIN, 500), (TOPICS[20_000:26_000], 400), ("abab cdcd abab", 300)):
+        fast = namespace["train_bpe_fast"](text, vocab_size, PATTERN)
+        assert list(fast.items()) == list(ref.train_bpe(text, vocab_size, PATTERN).items())
