@@ -40,7 +40,7 @@ def _run(notebook: str, replace: dict[str, str], grade_id: str) -> tuple[object,
 
 
 def _exercises() -> list[tuple[str, str]]:
-    """(notebook, answer cell) of every code exercise with a hidden test cell, notebooks 01–06."""
+    """(notebook, answer cell) of every code exercise with a hidden test cell, in every notebook."""
     found = []
     for notebook in notebook_index():
         nb = read_notebook(_notebook(notebook))
