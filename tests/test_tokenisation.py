@@ -10,6 +10,7 @@ import functools
 import io
 import itertools
 import math
+from collections.abc import Callable
 from pydoc_data.topics import topics
 
 import pytest
@@ -159,8 +160,9 @@ def test_hidden_tests_give_a_stub_zero_and_say_why(name: str) -> None:
     assert score == 0 and "not implemented yet" in report
 
 
-def test_the_experiments_fast_trainer_learns_exactly_train_bpes_merges() -> None:
-    """The experiment trains with incremental counts and a heap; its tie rule must be max()'s over fresh counts."""
+@functools.cache
+def _fast_trainer() -> Callable[[str, int, str], dict[tuple[int, int], int]]:
+    """The experiment's train_bpe_fast, read from the solution notebook's experiment cell (its function only)."""
     import ast
     import collections
     import heapq
@@ -170,10 +172,35 @@ def test_the_experiments_fast_trainer_learns_exactly_train_bpes_merges() -> None
 
     nb = nbformat.read(str(SOLUTIONS / "07_tokenisation" / "07_tokenisation.ipynb"), as_version=4)
     cell = next(c for c in nb.cells if c.get("id") == "experiment")
-    tree = ast.parse(cell.source)
-    only_defs = ast.Module([n for n in tree.body if isinstance(n, ast.FunctionDef)], type_ignores=[])
+    only_defs = ast.Module([n for n in ast.parse(cell.source).body if isinstance(n, ast.FunctionDef)], type_ignores=[])
     namespace = {"collections": collections, "heapq": heapq, "re": re, "merge_pair": ref.merge_pair}
     exec(compile(only_defs, "<07:experiment>", "exec"), namespace)
+    return namespace["train_bpe_fast"]
+
+
+def test_the_experiments_fast_trainer_learns_exactly_train_bpes_merges() -> None:
+    """The experiment trains with incremental counts and a heap; its tie rule must be max()'s over fresh counts."""
     for text, vocab_size in ((TRAIN, 500), (TOPICS[20_000:26_000], 400), ("abab cdcd abab", 300)):
-        fast = namespace["train_bpe_fast"](text, vocab_size, PATTERN)
+        fast = _fast_trainer()(text, vocab_size, PATTERN)
         assert list(fast.items()) == list(ref.train_bpe(text, vocab_size, PATTERN).items())
+
+
+@pytest.mark.parametrize("vocab_size", [512, 1024])
+def test_compression_matches_hugging_face_tokenizers_bpe_on_the_same_text(vocab_size: int) -> None:
+    """HF tokenizers' byte-level BPE (GPT-2's pre-tokeniser, its own Rust trainer and tie rule), trained on the same
+    text to the same size, compresses held-out text to within 3% of the notebook's BPE."""
+    import re
+
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    train, held = TOPICS[:60_000], TOPICS[-8_000:]
+    words = sum(1 for w in re.findall(PATTERN, held) if w.strip())
+    merges = _fast_trainer()(train, vocab_size, PATTERN)
+    ours = len(ref.encode(held, merges, PATTERN)) / words
+    hf = Tokenizer(models.BPE())
+    hf.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    hf.train_from_iterator([train], trainers.BpeTrainer(vocab_size=vocab_size, show_progress=False,
+                                                        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    assert hf.get_vocab_size() == vocab_size
+    theirs = len(hf.encode(held).ids) / words
+    assert abs(ours - theirs) <= 0.03 * theirs, f"tokens per word: ours {ours:.3f}, HF tokenizers {theirs:.3f}"
