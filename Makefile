@@ -54,8 +54,9 @@ $(STAMP): requirements.txt pyproject.toml
 demo: setup sandbox
 	$(RUN) -m grader demo
 
+# The tests run in one pytest-xdist worker per core (at most 4), in the units of work of tests/conftest.py.
 test: setup system lint
-	$(RUN) -m pytest
+	$(RUN) -m pytest -n auto --maxprocesses 4
 
 lint: setup
 	$(BIN)/ruff check .

@@ -42,12 +42,57 @@ RELEASE = "release"
 BROKEN = "broken-json"  # hands in a notebook that is not valid JSON
 
 
+CACHE_ENV = "GRADER_TEST_CACHE"   # the session's cache folder, as the first process of a session chose it
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """The session's own machine-wide template cache (grader.grading.engine.machine_cache), for this process and
-    every command the tests run."""
-    folder = tempfile.mkdtemp(prefix="grader-test-cache-")
-    os.environ["XDG_CACHE_HOME"] = folder
-    config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
+    every command the tests run. Under pytest-xdist (``make test``) the workers inherit the one their controller made,
+    as the workspaces of one machine share theirs; the controller removes it at the end."""
+    inherited = os.environ.get(CACHE_ENV) if os.environ.get("PYTEST_XDIST_WORKER") else None
+    folder = inherited or tempfile.mkdtemp(prefix="grader-test-cache-")
+    os.environ[CACHE_ENV] = os.environ["XDG_CACHE_HOME"] = folder
+    if not inherited:
+        config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
+
+
+# The files whose tests read the graded class: under pytest-xdist they run in one worker, which grades it once.
+CLASS_FILES = frozenset({"test_grading.py", "test_parallel.py", "test_postgres.py"})
+# The longest units of work first (measured with --durations), so that no worker starts one when the others are done.
+LONGEST_FIRST = ("graded-class", "test_cli.py", "test_readme.py", "test_hostile.py", "test_interruptions.py",
+                 "test_student_notebooks.py", "test_new_exercise.py", "test_compat_equivalence.py")
+
+
+def work_unit(nodeid: str) -> str:
+    """The tests that run together in one pytest-xdist worker: a file's tests (so that a module's fixture, a demo
+    run or a hostile corpus, is built once), and all the tests of :data:`CLASS_FILES` (the class is graded once)."""
+    name = nodeid.split("::", 1)[0].rsplit("/", 1)[-1]
+    return "graded-class" if name in CLASS_FILES else name
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The longest units first; and a test that reads the graded class outside :data:`CLASS_FILES` is an error, since
+    it would make a second worker grade the class again."""
+    for item in items:
+        if {"graded_class", "graded_sample"} & set(getattr(item, "fixturenames", ())) and \
+                work_unit(item.nodeid) != "graded-class":
+            raise pytest.UsageError(f"{item.nodeid} reads the graded class: put it in one of {sorted(CLASS_FILES)} "
+                                    "(tests/conftest.py), or its worker grades the class a second time")
+    rank = {unit: i for i, unit in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(work_unit(item.nodeid), len(rank)))
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own choice by --dist
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """pytest-xdist's scope scheduling with :func:`work_unit` as the scope, in the order of the collection."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class WorkUnits(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    config.option.loadscopereorder = False   # keep LONGEST_FIRST's order, not the number of tests per unit
+    return WorkUnits(config, log)
 
 
 def mutant_student(mutant: Mutant) -> str:

@@ -45,6 +45,13 @@ def solution_namespace(notebook: Path, replace: dict[str, str] | None = None) ->
     return namespace
 
 
+def rows_of(db_url: str, students: set[str]) -> dict[tuple[str, str, str, str], tuple]:
+    """(student, assignment, notebook, grade id) -> (auto score, max score, needs manual grade), for ``students``."""
+    from grader.commands.export import grade_rows
+
+    return {key: row for key, row in grade_rows(db_url).items() if key[0] in students}
+
+
 def cell_grades(db_url: str, student: str, assignment: str, notebook: str) -> dict[str, tuple[float | None, float]]:
     """grade_id -> (score, max_score) for one submitted notebook, from the gradebook; None = awaits a person."""
     from nbgrader.api import Gradebook

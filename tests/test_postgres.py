@@ -15,7 +15,7 @@ import pytest
 
 from grader.grading.engine import autograde
 from tests.conftest import SAMPLE, GradedClass, submit_like_the_class
-from tests.test_parallel import _rows
+from tests.helpers import rows_of
 
 
 def _pg_bin() -> Path | None:
@@ -58,5 +58,5 @@ def test_grading_into_postgresql_matches_the_class(graded_sample: GradedClass, p
     assert all(o.ok for o in outcomes), [o.problem for o in outcomes if not o.ok]
     assert not (workspace / "gradebook.db").exists(), "a SQLite gradebook was written although PostgreSQL was given"
     students = {s for s, _ in sample}
-    expected = {k: v for k, v in _rows(graded_sample.db_url, students).items() if (k[0], k[2]) in set(sample)}
-    assert _rows(postgres_url, students) == expected
+    expected = {k: v for k, v in rows_of(graded_sample.db_url, students).items() if (k[0], k[2]) in set(sample)}
+    assert rows_of(postgres_url, students) == expected

@@ -37,7 +37,7 @@ require_versions(__name__, "WarmKernelProvisioner overrides jupyter_client's Loc
                  "cleanup and kill and relies on its IPC socket names; QuickReadyClient replaces "
                  "AsyncKernelClient._async_wait_for_ready and _create_connected_socket and relies on ipykernel "
                  "publishing a status for every request: read those against the new versions and run "
-                 "tests/test_grading.py, tests/test_hostile.py and tests/test_parallel.py",
+                 "tests/test_grading.py, tests/test_hostile.py, tests/test_parallel.py and tests/test_interruptions.py",
                  ("jupyter_client", "ipykernel"))
 
 KERNEL_NAME = "grader-warm"
