@@ -1,14 +1,14 @@
 """``grader new-exercise``: scaffold one exercise everywhere it lives, with its points written once.
 
-``python -m grader new-exercise 07_tokenisation merge_pair --points 3 --params "pair, ids"`` writes:
+``python -m grader new-exercise 08_geometry near_rows --points 3 --params "query, E, k"`` writes:
 
-* in ``solutions/07_tokenisation/07_tokenisation.ipynb`` (created with a title, objectives, the standard imports,
+* in ``solutions/08_geometry/08_geometry.ipynb`` (created with a title, objectives, the standard imports,
   an experiment and a summary if it does not exist): a Markdown cell stating the exercise, the answer cell
-  (``### BEGIN SOLUTION`` around a ``raise NotImplementedError``), the visible test cell ``merge_pair_visible`` and
-  the hidden test cell ``merge_pair_hidden`` in the one form :func:`grader.integrity.recheck.hidden_tests` reads,
+  (``### BEGIN SOLUTION`` around a ``raise NotImplementedError``), the visible test cell ``near_rows_visible`` and
+  the hidden test cell ``near_rows_hidden`` in the one form :func:`grader.integrity.recheck.hidden_tests` reads,
   inserted after the notebook's last graded cell (before its experiment and summary);
-* ``grader/content/reference/<module>.py``: ``def merge_pair(pair, ids)`` raising NotImplementedError;
-* ``grader/content/hidden/<module>.py``: ``grade_merge_pair(merge_pair, points)`` that fails closed (0 points for
+* ``grader/content/reference/<module>.py``: ``def near_rows(query, E, k)`` raising NotImplementedError;
+* ``grader/content/hidden/<module>.py``: ``grade_near_rows(near_rows, points)`` that fails closed (0 points for
   any answer) until its properties are written;
 * ``grader/samples/mutants/<module>.py``: a place in ``MUTANTS`` for the wrong answers, with a template
   (:func:`grader.samples.mutants.all_mutants` finds a new module by itself).
