@@ -111,12 +111,30 @@ def grade_in_this_process(mode: str, root: Path) -> dict[str, Any]:
 
 
 def comparable(nb: dict[str, Any]) -> list[dict[str, Any]]:
-    """A notebook's cells as nbgrader left them, without the times nbclient records (``metadata.execution``)."""
+    """A notebook's cells as nbgrader left them, without the times nbclient records (``metadata.execution``), and with
+    consecutive stream outputs of one stream joined: how a cell's printing is cut into messages depends on when the
+    kernel flushed (``print("x")`` may arrive as "x" and "\\n" on a busy machine); every frontend shows them as one."""
     cells = []
     for cell in nb["cells"]:
         cell = dict(cell, metadata={k: v for k, v in cell["metadata"].items() if k != "execution"})
+        if "outputs" in cell:
+            cell["outputs"] = _joined_streams(cell["outputs"])
         cells.append(cell)
     return cells
+
+
+def _joined_streams(outputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    joined: list[dict[str, Any]] = []
+    for output in outputs:
+        last = joined[-1] if joined else None
+        if (output.get("output_type") == "stream" and last is not None and last.get("output_type") == "stream"
+                and last.get("name") == output.get("name")):
+            text = "".join(last["text"]) + "".join(output["text"])
+            joined[-1] = dict(last, text=text)
+        else:
+            joined.append(dict(output, text="".join(output["text"])) if output.get("output_type") == "stream"
+                          else output)
+    return joined
 
 
 def gradebook_rows(db_url: str) -> dict[str, list[dict[str, Any]]]:
