@@ -525,3 +525,19 @@ def test_merges_pair_counts_and_vocabularies_cross_the_sandbox(session: Session)
     seen, ordered, kind = session.subject("known")(["##ing", "x"], {"##ing", "play"})
     assert seen == [True, False] and ordered == ["##ing", "play"] and kind == "set"
     assert session.subject("known")(["a"], {"a": 0})[2] == "dict"
+
+
+@pytest.mark.parametrize("index", [4, 10**8, -1])
+def test_a_sparse_tensor_whose_indices_leave_its_size_is_refused(index: int) -> None:
+    """A sparse gradient or argument from the sandbox with an index outside its size would be read or written out of
+    bounds by torch later (index 10**8: a segmentation fault of the grader); the codec refuses it when decoding."""
+    from grader.sandboxed.subject import Codec
+
+    codec = Codec()
+    honest = torch.sparse_coo_tensor(torch.tensor([[3], [2]]), torch.tensor([1.0]), (4, 3), check_invariants=True)
+    spec = codec.dump(honest)
+    spec["indices"] = codec.dump(torch.tensor([[index], [0]]).numpy())
+    spec["indices"].pop("t", None)
+    with pytest.raises(RuntimeError):
+        codec.load(spec)
+    assert codec.load(codec.dump(honest)).to_dense()[3, 2] == 1.0

@@ -250,7 +250,9 @@ class Codec:
         elif value.get("layout") == "sparse_coo":
             values = Codec().decode(value["values"])
             indices = torch.from_numpy(_decode_array(value["indices"]))
-            t = torch.sparse_coo_tensor(indices, values, [int(n) for n in value["size"]], is_coalesced=False)
+            # check_invariants: indices outside the size are refused here, not read or written out of bounds later
+            t = torch.sparse_coo_tensor(indices, values, [int(n) for n in value["size"]], is_coalesced=False,
+                                        check_invariants=True)
             t = t.coalesce() if value.get("coalesced") else t
         else:
             t = torch.from_numpy(_decode_array(value)).to(dtype)
