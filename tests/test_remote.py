@@ -97,6 +97,23 @@ STUDENT = textwrap.dedent('''
             return None, out
 
 
+    class ReturnsZeros(torch.autograd.Function):         # wrong: zeros of the lookup's shape
+        @staticmethod
+        def forward(ctx, ids, weight, padding_idx=None):
+            return weight[ids] * 0
+
+        @staticmethod
+        def backward(ctx, grad):
+            return None, None, None
+
+
+    class ZeroesItsTableFirst(ReturnsZeros):           # the same zeros, by zeroing the table the test passed in
+        @staticmethod
+        def forward(ctx, ids, weight, padding_idx=None):
+            weight.data.zero_()
+            return weight[ids] * 2
+
+
     def count_parameters(model):
         return sum(p.numel() for p in model.parameters())
 
@@ -541,3 +558,15 @@ def test_a_sparse_tensor_whose_indices_leave_its_size_is_refused(index: int) -> 
     with pytest.raises(RuntimeError):
         codec.load(spec)
     assert codec.load(codec.dump(honest)).to_dense()[3, 2] == 1.0
+
+
+def test_changing_the_tests_tensor_in_place_gains_nothing(session: Session, capsys: pytest.CaptureFixture) -> None:
+    """A change the student's code makes to an argument in place is sent back to the grader's tensor (an optimiser
+    step must be); a hidden test takes what it expects before the call. Zeroing the table it was given, then returning
+    its rows times 2, scores what returning zeros scores (it scored more when the expected rows were read after the
+    call: 0 == 2 * 0; hostile review of 07)."""
+    from grader.content.hidden.sparse import grade_embedding_function
+
+    zeros = grade_embedding_function(session.subject("ReturnsZeros"), points=2)
+    cheat = grade_embedding_function(session.subject("ZeroesItsTableFirst"), points=2)
+    assert cheat <= zeros < 2, (cheat, zeros, capsys.readouterr().out[-2000:])

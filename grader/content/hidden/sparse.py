@@ -350,8 +350,10 @@ def grade_embedding_function(EmbeddingFunction: type, points: float = 2) -> floa
             weight = torch.from_numpy(random_table(gen, V, d)).requires_grad_()
             for shape in (*BATCH_SHAPES, *EMPTY_SHAPES):
                 ids = torch.from_numpy(random_ids(gen, shape, V))
+                # Taken before the call: a change the student's forward makes to weight in place is sent back here.
+                expected = weight.detach().clone()[ids]
                 out = apply(ids, weight, None)
-                expect_tensor(out, weight.detach()[ids], f"{name}({describe(ids)}, weight {V}×{d}, None)", exact=True,
+                expect_tensor(out, expected, f"{name}({describe(ids)}, weight {V}×{d}, None)", exact=True,
                               hint="forward returns weight[ids], shape ids.shape + (d,).")
                 expect(out.requires_grad, f"{name}(...) returned a tensor that does not require grad although "
                        "weight does.")
