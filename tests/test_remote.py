@@ -570,3 +570,23 @@ def test_changing_the_tests_tensor_in_place_gains_nothing(session: Session, caps
     zeros = grade_embedding_function(session.subject("ReturnsZeros"), points=2)
     cheat = grade_embedding_function(session.subject("ZeroesItsTableFirst"), points=2)
     assert cheat <= zeros < 2, (cheat, zeros, capsys.readouterr().out[-2000:])
+
+
+def test_a_message_that_costs_too_much_to_decode_is_refused_in_bounded_time() -> None:
+    """What the grader decodes is bounded by what it costs, not only by its size on the wire: dict keys chosen to
+    collide in the hash table (k·(2⁶¹−1) all hash to 0; each insertion then costs the table's size) stop at the
+    codec's time limit, and one tensor referred to 5,000 times (120 KB on the wire, 61 MB once printed) is refused
+    for the values it stands for (hostile review of 07)."""
+    from grader.sandboxed.subject import Codec
+
+    codec = Codec()
+    modulus = (1 << 61) - 1
+    started = time.monotonic()
+    with pytest.raises(ValueError, match="to decode"):
+        codec.load({"t": "items", "v": [[i * modulus, 0] for i in range(1, 200_001)]})
+    assert time.monotonic() - started < codec.max_seconds + 2
+    with pytest.raises(ValueError, match="values once objects referred to"):
+        codec.load(json.loads(json.dumps(codec.dump([torch.zeros(30, 30)] * 5000))))
+    honest = {(97, 98): 256, (256, 99): 257, "table": torch.zeros(100, 768), "rows": [torch.ones(3)] * 50}
+    back = codec.load(json.loads(json.dumps(codec.dump(honest))))
+    assert back.keys() == honest.keys() and back["rows"][49] is back["rows"][0]

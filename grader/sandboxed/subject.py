@@ -22,6 +22,7 @@ import os
 import signal
 import socket
 import sys
+import time
 import warnings
 from typing import Any
 
@@ -72,18 +73,37 @@ class Codec:
     """
 
     max_depth = 16
+    # What one message may cost to decode, whatever its size on the wire: values counted every time they are used (an
+    # object sent once and referred to 1,000 times counts 1,000 times, as printing it would), an array or tensor as 1
+    # plus its elements up to 1,000 (what a message prints of it); and seconds, for dicts and sets whose keys were
+    # chosen to collide in the hash table (each insertion then costs the size of the table).
+    max_values = 2_000_000
+    max_seconds = 5.0
 
     def __init__(self) -> None:
         self.memo: dict[int, int] = {}   # id(object) -> its key in the message being encoded
         self.refs: dict[int, Any] = {}   # key -> object, in the message being decoded
+        self.weights: dict[int, int] = {}   # key -> how many values the object counts for
+        self.values = 0
+        self.stop = float("inf")   # (load sets it; decode alone counts values only)
 
     def dump(self, value: Any) -> Any:
         self.memo = {}
         return self.encode(value)
 
     def load(self, spec: Any) -> Any:
-        self.refs = {}
+        self.refs, self.weights, self.values = {}, {}, 0
+        self.stop = time.monotonic() + self.max_seconds
         return self.decode(spec)
+
+    def _count(self, n: int) -> None:
+        before = self.values
+        self.values += n
+        if self.values > self.max_values:
+            raise ValueError(f"the message holds more than {self.max_values:,} values once objects referred to "
+                             "more than once are counted each time")
+        if before >> 6 != self.values >> 6 and time.monotonic() > self.stop:
+            raise ValueError(f"the message took more than {self.max_seconds:g} s to decode")
 
     # -------------------------------------------------------------------------------------------- encoding
 
@@ -176,10 +196,19 @@ class Codec:
     # -------------------------------------------------------------------------------------------- decoding
 
     def decode(self, value: Any) -> Any:
+        self._count(1)
         if value is None or type(value) in (bool, int, float, str):
             return value
         if type(value) is not dict:
             raise ValueError(f"unexpected {type(value).__name__}")
+        if "id" not in value or value.get("t") == "ref":
+            return self._decode(value)
+        before = self.values
+        obj = self._decode(value)
+        self.weights[int(value["id"])] = self.values - before + 1
+        return obj
+
+    def _decode(self, value: dict[str, Any]) -> Any:
         tag = value.get("t")
         if tag == "tuple":
             return tuple(self.decode(v) for v in value["v"])
@@ -188,15 +217,22 @@ class Codec:
         if tag == "dict":
             return {str(k): self.decode(v) for k, v in value["v"].items()}
         if tag == "items":
-            return dict(self._pair(item) for item in value["v"])
+            built: dict[Any, Any] = {}
+            for item in value["v"]:   # one at a time: each decode counts, and the clock is read between insertions
+                key, item_value = self._pair(item)
+                built[key] = item_value
+            return built
         if tag in ("set", "frozenset"):
-            items = [self._key(self.decode(v)) for v in value["v"]]
-            return set(items) if tag == "set" else frozenset(items)
+            elements: set[Any] = set()
+            for v in value["v"]:
+                elements.add(self._key(self.decode(v)))
+            return elements if tag == "set" else frozenset(elements)
         if tag == "namedtuple":
             items = [self.decode(v) for v in value["v"]]
             return _namedtuple(str(value["name"]), tuple(str(f) for f in value["fields"]))(*items)
         if tag in ("nd", "npscalar"):
             arr = _decode_array(value)
+            self._count(min(arr.size, 1000))
             return arr if tag == "nd" else arr[()]
         if tag == "opaque":
             return Opaque(str(value.get("type", "?")))
@@ -204,6 +240,7 @@ class Codec:
             key = int(value["id"])
             if key not in self.refs:
                 raise ValueError("reference to an object not sent")
+            self._count(self.weights.get(key, 1))
             return self.refs[key]
         import torch
 
@@ -212,7 +249,9 @@ class Codec:
         if tag == "size":
             return torch.Size(int(n) for n in value["v"])
         if tag == "tensor":
-            return self._remember(value, self.decode_tensor(value))
+            tensor = self.decode_tensor(value)
+            self._count(min(int(tensor.numel()), 1000))
+            return self._remember(value, tensor)
         if tag == "module":
             return self.decode_module(value)
         return self.decode_other(value)
