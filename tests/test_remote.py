@@ -590,3 +590,17 @@ def test_a_message_that_costs_too_much_to_decode_is_refused_in_bounded_time() ->
     honest = {(97, 98): 256, (256, 99): 257, "table": torch.zeros(100, 768), "rows": [torch.ones(3)] * 50}
     back = codec.load(json.loads(json.dumps(codec.dump(honest))))
     assert back.keys() == honest.keys() and back["rows"][49] is back["rows"][0]
+
+
+def test_a_returned_value_in_a_message_is_short_and_cheap_to_write() -> None:
+    """A hidden test's message quotes what the student's code returned; a value that holds one list twelve times at
+    every level (a few bytes once shared; 12**12 leaves printed in full) is written in at most 300 characters."""
+    from grader.content.checks import brief, describe
+
+    value: list = []
+    for _ in range(12):
+        value = [value] * 12      # 12**12 leaves once expanded
+    assert len(brief(value)) <= 300 and len(brief("x" * 10**7)) <= 300
+    assert len(describe(value)) < 20_000, "describe shows three levels of at most 12 items: 12**3 at most"
+    assert brief({(97, 98): 256}) == "{(97, 98): 256}" and brief((1,)) == "(1,)"
+    assert brief(["▁a", "bc"]) == "['▁a', 'bc']"

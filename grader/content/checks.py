@@ -8,6 +8,7 @@ the checker before any comparison, and no comparison calls a method of the stude
 
 from __future__ import annotations
 
+import itertools
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -33,8 +34,9 @@ class CheckFailed(AssertionError):
     """A property of the student's code does not hold; the message explains which and where."""
 
 
-def describe(value: Any) -> str:
-    """Short, safe description of a value for a message: small arrays in full, large ones by shape."""
+def describe(value: Any, depth: int = 0) -> str:
+    """Short, safe description of a value for a message: small arrays in full, large ones by shape, small lists and
+    tuples three levels deep (building it costs little too: a value from the sandbox may hold one object many times)."""
     kind = type(value)
     if kind is np.ndarray:
         if value.size <= _SMALL:
@@ -46,12 +48,39 @@ def describe(value: Any) -> str:
             body = " ".join(np.array2string(value.detach().cpu().numpy(), separator=", ").split())
             return f"tensor({body}, dtype={value.dtype})"
         return f"<{value.dtype} tensor of shape {tuple(value.shape)}>"
+    if kind is str and len(value) > 200:
+        return repr(value[:200])[:-1] + "…'"
     if kind in (int, float, bool, str, type(None)) or issubclass(kind, np.generic):
         return repr(value)
     if kind in (list, tuple) and len(value) <= _SMALL:
-        inner = ", ".join(describe(v) for v in value)
+        if depth >= 3:
+            return "[…]" if kind is list else "(…)"
+        inner = ", ".join(describe(v, depth + 1) for v in value)
         return f"[{inner}]" if kind is list else f"({inner}{',' if len(value) == 1 else ''})"
     return f"<{kind.__module__}.{kind.__qualname__} object>"
+
+
+def brief(value: Any, limit: int = 300, depth: int = 0) -> str:
+    """A value in a message as Python writes it — lists, tuples, dicts and sets too, long or not — cut after ``limit``
+    characters, and cheap to build whatever it holds: 12 items of each container, three levels deep, anything else as
+    :func:`describe` says it."""
+    kind = type(value)
+    if kind in (list, tuple, dict, set, frozenset):
+        if depth >= 3:
+            text = "…"
+        elif kind is dict:
+            parts = [f"{brief(k, limit, depth + 1)}: {brief(v, limit, depth + 1)}"
+                     for k, v in itertools.islice(value.items(), _SMALL)]
+            text = "{" + ", ".join(parts + ["…"] * (len(value) > _SMALL)) + "}"
+        else:
+            parts = [brief(v, limit, depth + 1) for v in itertools.islice(value, _SMALL)]
+            inner = ", ".join(parts + ["…"] * (len(value) > _SMALL))
+            inner += "," if kind is tuple and len(value) == 1 else ""
+            text = (f"[{inner}]" if kind is list else f"({inner})" if kind is tuple
+                    else f"{{{inner}}}" if value else f"{kind.__name__}()")
+    else:
+        text = describe(value)
+    return text if len(text) <= limit else text[: limit - 2] + " …"
 
 
 def fmt_call(name: str, *args: Any, **kwargs: Any) -> str:

@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from grader.content.checks import describe, expect, expect_raises
+from grader.content.checks import brief, expect, expect_raises
 from grader.content.properties import Property, call, rng, score
 from grader.content.reference import tokenisation as ref
 
@@ -37,8 +37,7 @@ def _call(name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 
 
 def _shown(value: Any, limit: int = 300) -> str:
-    text = repr(value) if type(value) in (dict, list, tuple, str, set) else describe(value)
-    return text if len(text) <= limit else text[: limit - 5] + " …"
+    return brief(value, limit)
 
 
 def _random_ids(key: str, n: int, alphabet: int) -> list[int]:
@@ -111,7 +110,8 @@ def grade_merge_pair(merge_pair: Callable[..., Any], points: float) -> float:
         where = f"{name}({ids}, {pair}, {new_id})"
         got = _as_list(_call(name, merge_pair, list(ids), pair, new_id), where)
         expected = ref.merge_pair(ids, pair, new_id)
-        expect(got == expected, f"{where} returned {got}; expected {expected}.{(' ' + hint) if hint else ''}")
+        expect(got == expected,
+               f"{where} returned {_shown(got)}; expected {_shown(expected)}.{(' ' + hint) if hint else ''}")
 
     def matches_definition() -> None:
         for n, alphabet in ((15, 3), (30, 4), (8, 2)):
@@ -134,8 +134,8 @@ def grade_merge_pair(merge_pair: Callable[..., Any], points: float) -> float:
         ids = [4, 5, 4, 5]
         got = _as_list(_call(name, merge_pair, list(ids), (4, 5), 261), f"{name}({ids}, (4, 5), 261)")
         expect(all(type(x) is int or hasattr(x, "__index__") for x in got),
-               f"{name}({ids}, (4, 5), 261) returned {got}; expected ids, ints.")
-        expect(got == [261, 261], f"{name}({ids}, (4, 5), 261) returned {got}; expected [261, 261].")
+               f"{name}({ids}, (4, 5), 261) returned {_shown(got)}; expected ids, ints.")
+        expect(got == [261, 261], f"{name}({ids}, (4, 5), 261) returned {_shown(got)}; expected [261, 261].")
 
     return score(name, [
         Property("replaces every occurrence, on random ids and pairs", matches_definition),
@@ -265,7 +265,8 @@ def grade_decode(decode: Callable[..., Any], points: float) -> float:
         got = _call(name, decode, list(ids), dict(merges))
         expected = ref.decode(ids, merges)
         expect(type(got) is str, f"{where} returned {_shown(got)}; expected a str.")
-        expect(got == expected, f"{where} returned {got!r}; expected {expected!r}." + (f" {hint}" if hint else ""))
+        expect(got == expected,
+               f"{where} returned {_shown(got)}; expected {_shown(expected)}." + (f" {hint}" if hint else ""))
 
     def round_trip() -> None:
         for text in (TEXTS[3], "the rat sat", "déjà café ☕"):
@@ -313,7 +314,8 @@ def grade_wordpiece_tokenize(wordpiece_tokenize: Callable[..., Any], points: flo
         args = (word, vocab) if unk is None else (word, vocab, unk)
         got = _as_list(_call(name, wordpiece_tokenize, *args), where)
         expected = ref.wordpiece_tokenize(word, vocab, *(() if unk is None else (unk,)))
-        expect(got == expected, f"{where} returned {got}; expected {expected}." + (f" {hint}" if hint else ""))
+        expect(got == expected,
+               f"{where} returned {_shown(got)}; expected {_shown(expected)}." + (f" {hint}" if hint else ""))
 
     def bert_examples() -> None:
         for word in ("unaffable", "playing", "plays", "is", "a"):
@@ -342,7 +344,7 @@ def grade_wordpiece_tokenize(wordpiece_tokenize: Callable[..., Any], points: flo
 
     def empty_word() -> None:
         got = _as_list(_call(name, wordpiece_tokenize, "", set(bert)), f"{name}('', …)")
-        expect(got == [], f"{name}('', …) returned {got}; expected []: an empty word has no pieces.")
+        expect(got == [], f"{name}('', …) returned {_shown(got)}; expected []: an empty word has no pieces.")
 
     return score(name, [
         Property("BERT's examples: un ##aff ##able, play ##ing", bert_examples),
@@ -377,12 +379,13 @@ def grade_unigram_segment(unigram_segment: Callable[..., Any], points: float) ->
         expected = ref.unigram_segment(text, log_probs)
         s = ref.normalise(text)
         expect(all(type(p) is str for p in got) and "".join(got) == s,
-               f"{where} returned {got}, which joins to {''.join(map(str, got))!r}; the pieces must join to {s!r} "
+               f"{where} returned {_shown(got)}, which joins to {_shown(''.join(p for p in got if type(p) is str))}; "
+               f"the pieces must join to {s!r} "
                f"(▁ before the text and for every space).")
         # Another split of the same total is as right (['b', 'bb'] and ['bb', 'b'] tie): the total is what counts.
         best = total(expected, log_probs)
         expect(got == expected or math.isclose(total(got, log_probs), best, rel_tol=1e-12, abs_tol=1e-12),
-               f"{where} returned {got} (log-probability {total(got, log_probs):.3f}); the most "
+               f"{where} returned {_shown(got)} (log-probability {total(got, log_probs):.3f}); the most "
                f"probable split is {expected} ({best:.3f})." + (f" {hint}" if hint else ""))
 
     def hand_example() -> None:
