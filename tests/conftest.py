@@ -82,7 +82,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items.sort(key=lambda item: rank.get(work_unit(item.nodeid), len(rank)))
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own choice by --dist
+@pytest.hookimpl(tryfirst=True, optionalhook=True)  # before xdist chooses by --dist; none without xdist
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
     """pytest-xdist's scope scheduling with :func:`work_unit` as the scope, in the order of the collection."""
     from xdist.scheduler import LoadScopeScheduling
