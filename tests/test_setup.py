@@ -27,7 +27,8 @@ def test_requirements_pin_the_promised_versions() -> None:
     for name, version in PROMISED.items():
         assert pins.get(name) == version, f"{name} must be pinned to {version}, got {pins.get(name)}"
     assert pins["jupyterlab"].startswith("4."), "the course targets JupyterLab 4"
-    for needed in ("numpy", "matplotlib", "pytest", "hypothesis", "ruff", "distributed", "tiktoken", "tokenizers"):
+    for needed in ("numpy", "matplotlib", "pytest", "hypothesis", "ruff", "distributed", "tiktoken", "tokenizers",
+                   "gensim"):
         assert needed in pins, f"{needed} is missing from the lock"
 
 
