@@ -167,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "cell, the answer cell, NAME_visible and NAME_hidden test cells, and stubs in "
                                    "grader/content/reference/, grader/content/hidden/ and grader/samples/mutants/. "
                                    "Nothing is written if anything is wrong.")
-    p.add_argument("notebook", help="NN_topic (created if new, e.g. 08_geometry) or NN of an existing notebook")
+    p.add_argument("notebook", help="NN_topic (created if new, e.g. 09_retrieval) or NN of an existing notebook")
     p.add_argument("name", help="the function the student writes; also its grade id (e.g. near_rows)")
     p.add_argument("--points", type=float, default=2, help="points of the hidden tests (default: 2)")
     p.add_argument("--visible-points", type=float, default=1, help="points of the visible checks (default: 1)")

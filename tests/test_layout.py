@@ -174,9 +174,9 @@ def test_the_private_name_rule_allows(source: str) -> None:
 _FILE_NAME = re.compile(r"\bgrader/[\w/]*\w+\.py\b|\bgrader/\w+(?:/\w+)*/(?=[\s`)'\",:])")
 _MODULE_NAME = re.compile(r"\bgrader(?:\.[a-z_]\w*)+")
 # Names a test creates in a copy of the repository (tests/test_fingerprint.py, tests/test_new_exercise.py).
-CREATED_BY_TESTS = {"grader/content/hidden/extra.py", "grader/content/hidden/geometry.py",   # test_new_exercise's
-                    "grader/content/reference/geometry.py", "grader/samples/mutants/geometry.py",
-                    "grader.content.hidden.geometry"}
+CREATED_BY_TESTS = {"grader/content/hidden/extra.py", "grader/content/hidden/retrieval.py",   # test_new_exercise's
+                    "grader/content/reference/retrieval.py", "grader/samples/mutants/retrieval.py",
+                    "grader.content.hidden.retrieval"}
 
 
 def _named_in(text: str) -> tuple[set[str], set[str]]:

@@ -22,14 +22,14 @@ from grader.integrity.recheck import HiddenTest, HiddenTestUnreadable, VisibleTe
 from tests.helpers import copy_repo
 from tests.test_layout import grader_imports_outside
 
-NEW = "08_geometry"
+NEW = "09_retrieval"
 SCAFFOLD = (  # (arguments, exercise, module, hidden points, visible points)
-    ([NEW, "near_rows", "--points", "3", "--params", "pair, ids"], "near_rows", "geometry", 3.0, 1.0),
-    (["08", "count_near", "--params", "ids", "--visible-points", "0.5"], "count_near", "geometry", 2.0, 0.5),
+    ([NEW, "near_rows", "--points", "3", "--params", "pair, ids"], "near_rows", "retrieval", 3.0, 1.0),
+    (["09", "count_near", "--params", "ids", "--visible-points", "0.5"], "count_near", "retrieval", 2.0, 0.5),
     (["01_lookup", "lookup_rows", "--points", "1.5", "--params", "ids, E"], "lookup_rows", "lookup", 1.5, 1.0),
 )
-GENERATED = ["grader/content/reference/geometry.py", "grader/content/hidden/geometry.py",
-             "grader/samples/mutants/geometry.py", "grader/content/reference/lookup.py",
+GENERATED = ["grader/content/reference/retrieval.py", "grader/content/hidden/retrieval.py",
+             "grader/samples/mutants/retrieval.py", "grader/content/reference/lookup.py",
              "grader/content/hidden/lookup.py", "grader/samples/mutants/lookup.py"]
 
 
@@ -64,7 +64,7 @@ def test_a_new_notebook_opens_imports_and_closes_like_the_others(repo: Path) -> 
     assert ids == ["title", "setup", "near_rows-intro", "near_rows", "near_rows_visible", "near_rows_hidden",
                    "count_near-intro", "count_near", "count_near_visible", "count_near_hidden",
                    "experiment-intro", "experiment", "summary"], ids
-    assert nb.cells[0].source.startswith("# 08 ") and "you will be able to" in nb.cells[0].source
+    assert nb.cells[0].source.startswith("# 09 ") and "you will be able to" in nb.cells[0].source
     assert "import torch" in nb.cells[1].source and nb.cells[1].metadata.nbgrader.locked
     assert nb.cells[11].metadata.tags == ["experiment"]
 
@@ -95,7 +95,7 @@ def test_the_scaffold_releases_with_nbgrader_and_the_student_sees_no_solution(re
 
 def test_the_re_check_sees_the_new_tests_with_the_points_given_once(repo: Path) -> None:
     for _, name, module, points, visible in SCAFFOLD:
-        notebook = NEW if module == "geometry" else "01_lookup"
+        notebook = NEW if module == "retrieval" else "01_lookup"
         source = _source(repo, notebook)
         tests = {t.grade_id: t for t in notebook_tests(source)}
         assert tests[f"{name}_hidden"] == HiddenTest(f"{name}_hidden", module, f"grade_{name}", name, points)
@@ -121,14 +121,14 @@ def test_the_hidden_stub_gives_no_points_for_any_answer(repo: Path) -> None:
     probe = """
 import json
 from grader.content.hidden.lookup import grade_lookup_rows
-from grader.content.hidden.geometry import grade_count_near, grade_near_rows
-from grader.content.reference import lookup, geometry
+from grader.content.hidden.retrieval import grade_count_near, grade_near_rows
+from grader.content.reference import lookup, retrieval
 from grader.samples.mutants import all_mutants
 
 def raises(*args):
     raise NotImplementedError
 
-answers = [lookup.embed_lookup, lookup.lookup_rows, geometry.near_rows, raises, lambda *a: 1.0, lambda *a: a, None]
+answers = [lookup.embed_lookup, lookup.lookup_rows, retrieval.near_rows, raises, lambda *a: 1.0, lambda *a: a, None]
 scores = [grade(answer, points=points) for grade, points in ((grade_near_rows, 3), (grade_count_near, 2),
                                                              (grade_lookup_rows, 1.5)) for answer in answers]
 print(json.dumps({"scores": scores, "mutants": sorted({m.notebook for m in all_mutants()})}))
@@ -138,7 +138,7 @@ print(json.dumps({"scores": scores, "mutants": sorted({m.notebook for m in all_m
     report, result = done.stdout.rsplit("\n", 2)[0], json.loads(done.stdout.strip().splitlines()[-1])
     assert result["scores"] == [0] * len(result["scores"]), f"a stub gave points: {result['scores']}"
     assert "not written yet" in report and "0 of 3 points" in report, report[-1500:]
-    assert "08_geometry" not in result["mutants"], "the placeholder is a template, not a mutant that passes"
+    assert "09_retrieval" not in result["mutants"], "the placeholder is a template, not a mutant that passes"
 
 
 def test_the_generated_python_is_ruff_clean_and_content_imports_only_content(repo: Path) -> None:
@@ -156,17 +156,17 @@ def _snapshot(repo: Path) -> dict[str, str]:
 
 @pytest.mark.parametrize(("args", "says"), [
     ([NEW, "near_rows"], "exists already"),                  # scaffolded a moment ago
-    (["08", "check_ids"], "exists already"),                  # an exercise of another notebook
-    (["08", "one_hot_hidden"], "exists already"),             # a grade id elsewhere
-    (["08", "rope_matrix"], "exists already"),                # only a reference function (04's)
+    (["09", "check_ids"], "exists already"),                  # an exercise of another notebook
+    (["09", "one_hot_hidden"], "exists already"),             # a grade id elsewhere
+    (["09", "rope_matrix"], "exists already"),                # only a reference function (04's)
     (["01", "merge-pair"], "not a name"),
     (["01", "class"], "not a name"),
     (["01", "_private"], "not a name"),
     (["7_bpe", "merge"], "not a notebook"),
     (["08-bpe", "merge"], "not a notebook"),
     (["08_BPE", "merge"], "not a notebook"),
-    (["09", "merge"], "no single notebook numbered 09"),
-    (["08_other", "merge"], "number 08 is taken by 08_geometry"),
+    (["10", "merge"], "no single notebook numbered 10"),
+    (["09_other", "merge"], "number 09 is taken by 09_retrieval"),
     (["01", "merge", "--points", "0"], "not a worth"),
     (["01", "merge", "--visible-points", "-1"], "not a worth"),
     (["01", "merge", "--params", "a b"], "not a parameter list"),
@@ -174,7 +174,7 @@ def _snapshot(repo: Path) -> dict[str, str]:
     (["01", "merge", "--params", "x='\\\\'"], "may not hold a backslash"),
     (["08_bpe\n", "merge", "--module", "bpe"], "not a notebook"),                    # a name ending in a newline
     (["01", "merge", "--module", "tied"], "drop --module tied"),
-    (["09_bpe", "merge", "--module", "lookup"], "holds the hidden tests of 01_lookup"),
+    (["10_bpe", "merge", "--module", "lookup"], "holds the hidden tests of 01_lookup"),
 ], ids=lambda v: " ".join(v) if isinstance(v, list) else None)
 def test_a_refusal_says_why_exits_2_and_writes_nothing(repo: Path, args: list[str], says: str) -> None:
     before = _snapshot(repo)

@@ -1,8 +1,8 @@
 """``grader new-exercise``: scaffold one exercise everywhere it lives, with its points written once.
 
-``python -m grader new-exercise 08_geometry near_rows --points 3 --params "query, E, k"`` writes:
+``python -m grader new-exercise 09_retrieval near_rows --points 3 --params "query, E, k"`` writes:
 
-* in ``solutions/08_geometry/08_geometry.ipynb`` (created with a title, objectives, the standard imports,
+* in ``solutions/09_retrieval/09_retrieval.ipynb`` (created with a title, objectives, the standard imports,
   an experiment and a summary if it does not exist): a Markdown cell stating the exercise, the answer cell
   (``### BEGIN SOLUTION`` around a ``raise NotImplementedError``), the visible test cell ``near_rows_visible`` and
   the hidden test cell ``near_rows_hidden`` in the one form :func:`grader.integrity.recheck.hidden_tests` reads,
