@@ -220,6 +220,13 @@ def _named(alternative: str | re.Pattern[str], message: str) -> bool:
     return bool(alternative.search(message)) if isinstance(alternative, re.Pattern) else alternative in message
 
 
+def _spelled(alternatives: Sequence[str | re.Pattern[str]]) -> str:
+    """How a report spells what would have counted: the strings among the alternatives, in brackets (none for
+    patterns alone)."""
+    words = [a for a in alternatives if isinstance(a, str)]
+    return f" ({' or '.join(words)})" if words else ""
+
+
 def expect_raises(
     exc_type: type[BaseException],
     fn: Callable[..., Any],
@@ -241,7 +248,7 @@ def expect_raises(
     except exc_type as err:
         message = str(err)
         missing = [
-            f"{what} ({' or '.join(a for a in alternatives if isinstance(a, str))})"
+            what + _spelled(alternatives)
             for what, alternatives in (mentions or {}).items()
             if not any(_named(a, message) for a in alternatives)
         ]

@@ -10,6 +10,7 @@ two of the scores a ranking depends on are within 1e-4 of each other, so that no
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -106,8 +107,9 @@ def grade_cosine_similarity(cosine_similarity: Callable[..., Any], points: float
             A, B = gen.standard_normal((8, 3)), gen.standard_normal((5, 3))
             (A if where == "A" else B)[at] = 0.0
             expect_raises(ValueError, cosine_similarity, [A, B], f"{name}(A, B) with row {at} of {where} all zeros",
-                          mentions={"the row": [str(at)]},
-                          hint="A zero row has no direction: raise ValueError saying which row it is.")
+                          mentions={f"the index {at}": [re.compile(rf"(?<!\d){at}(?!\d)")],
+                                    f"the matrix {where}": [re.compile(rf"\b{where}\b")]},
+                          hint="A zero row has no direction: raise ValueError saying which row of which matrix it is.")
 
     return score(name, [
         Property("equals the definition on random tables, float64 and float32", random_tables),
@@ -225,6 +227,24 @@ def _planted(gen: np.random.Generator, V: int, d: int) -> tuple[np.ndarray, tupl
     raise RuntimeError("no planted table without near-ties was found")
 
 
+def _inputs_closest(gen: np.random.Generator, V: int, d: int) -> tuple[np.ndarray, tuple[int, int, int]]:
+    """A table where a, b and c are three near-copies of one row, so that b̂ − â + ĉ is close to all three: each
+    input outscores every other row, and only leaving out all three of them gives the right answer."""
+    a, b, c = 1, V - 2, 4
+    for _ in range(200):
+        E = gen.standard_normal((V, d))
+        E[b] = E[a] + 0.05 * gen.standard_normal(d)
+        E[c] = E[a] + 0.05 * gen.standard_normal(d)
+        U = ref.unit_rows(E)
+        scores = ref.cosine_similarity(U, (U[b] - U[a] + U[c])[None, :])[:, 0]
+        others = np.delete(scores, [a, b, c])
+        fair = scores.copy()
+        fair[[a, b, c]] = -np.inf
+        if _clear(fair, 2) and scores[[a, b, c]].min() > others.max() + GAP:
+            return E, (a, b, c)
+    raise RuntimeError("no table with the inputs closest was found")
+
+
 def grade_analogy(analogy: Callable[..., Any], points: float) -> float:
     """Hidden tests for ``analogy(E, a, b, c, k=1, exclude_inputs=True) -> (k,)``."""
     name = "analogy"
@@ -240,6 +260,9 @@ def grade_analogy(analogy: Callable[..., Any], points: float) -> float:
         for V, d, abc, k in ((15, 4, (0, 1, 2), 1), (20, 6, (5, 17, 9), 3), (12, 3, (11, 0, 4), 2)):
             check(_clear_analogy_table(gen, V, d, abc, k, True, False), abc, k, True,
                   "Rank by cos(E[x], b^ − a^ + c^) over unit rows, largest first, a, b and c left out.")
+        E, abc = _inputs_closest(gen, 12, 4)
+        check(E, abc, 2, True, "Here a, b and c are near-copies of one row, closer to b^ − a^ + c^ than any other: "
+              "leave out all three of them, a too.")
 
     def random_not_excluded() -> None:
         gen = rng(name, "not excluded")
@@ -267,7 +290,8 @@ def grade_analogy(analogy: Callable[..., Any], points: float) -> float:
                "exclude_inputs=True.")
 
     return score(name, [
-        Property("matches 3CosAdd on random tables, the inputs excluded", random_excluded),
+        Property("matches 3CosAdd on random tables, the inputs excluded (all three, even when closest)",
+                 random_excluded),
         Property("with exclude_inputs=False the inputs compete (and win where they are closest)", random_not_excluded),
         Property("scales rows to unit length first (rows of very different lengths)", unit_rows_first),
         Property("defaults k=1, exclude_inputs=True, on a float32 table", defaults),

@@ -74,6 +74,14 @@ MUTANTS: list[Mutant] = [
        _cosine('''    with np.errstate(invalid="ignore", divide="ignore"):
         return (A / np.linalg.norm(A, axis=1, keepdims=True)) @ (B / np.linalg.norm(B, axis=1, keepdims=True)).T'''),
        ("cosine_similarity_visible", "cosine_similarity_hidden")),
+    _m("cos_message_without_matrix", "cosine_similarity", "names the zero row's index but not whether it is in A or B",
+       _cosine('''    units = []
+    for X in (A, B):
+        norms = np.linalg.norm(X, axis=1, keepdims=True)
+        if (norms == 0).any():
+            raise ValueError(f"row {int(np.flatnonzero(norms[:, 0] == 0)[0])} is all zeros")
+        units.append(X / norms)
+    return units[0] @ units[1].T'''), ("cosine_similarity_hidden",)),
     # ---------------------------------------------------------------- nearest_neighbours
     _m("nn_includes_query", "nearest_neighbours", "forgets to exclude the query, which is always its own nearest row",
        _neighbours('''    scores = cosine_similarity(E[query_id][None, :], E)[0]
@@ -116,6 +124,12 @@ MUTANTS: list[Mutant] = [
     scores = cosine_similarity(U, (U[a] - U[b] + U[c])[None, :])[:, 0]
     if exclude_inputs:
         scores[[a, b, c]] = -np.inf
+    return np.argsort(-scores, kind="stable")[:k]'''), ("analogy_visible", "analogy_hidden")),
+    _m("analogy_keeps_a", "analogy", "leaves out b and c but not a (a is often far from b − a + c, not always)",
+       _analogy('''    U = E / np.linalg.norm(E, axis=1, keepdims=True)
+    scores = cosine_similarity(U, (U[b] - U[a] + U[c])[None, :])[:, 0]
+    if exclude_inputs:
+        scores[[b, c]] = -np.inf
     return np.argsort(-scores, kind="stable")[:k]'''), ("analogy_visible", "analogy_hidden")),
     # ---------------------------------------------------------------- skipgram_pairs
     _m("pairs_right_only", "skipgram_pairs", "takes only the contexts to the right of the center",
