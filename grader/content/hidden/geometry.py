@@ -53,9 +53,11 @@ def _clear(scores: np.ndarray, k: int) -> bool:
 
 
 def _ids(got: Any, where: str, k: int) -> list[int]:
-    """A returned ranking as a list of ints: an integer numpy array, or a list or tuple of ints, of length k."""
+    """A returned ranking as a list of ints: an integer numpy array, or a list or tuple of ints, of length k. An
+    empty array of any dtype is no ids (``np.array([])`` is float64: it holds no id that could be wrong)."""
     if type(got) is np.ndarray:
-        expect(got.dtype.kind in "iu", f"{where} returned an array of dtype {got.dtype}; expected integer ids.")
+        expect(got.dtype.kind in "iu" or got.size == 0,
+               f"{where} returned an array of dtype {got.dtype}; expected integer ids.")
         expect(got.ndim == 1, f"{where} returned an array of shape {got.shape}; expected shape ({k},).")
         values = [int(x) for x in got.tolist()]
     elif type(got) in (list, tuple) and all(type(x) is int or isinstance(x, np.integer) for x in got):
@@ -311,7 +313,8 @@ def grade_skipgram_pairs(skipgram_pairs: Callable[..., Any], points: float) -> f
         where = fmt_call(name, ids, window)
         got = call(name, skipgram_pairs, ids, window)
         expect(type(got) is np.ndarray, f"{where} returned {brief(got)}; expected an int array of shape (N, 2).")
-        expect(got.dtype.kind in "iu", f"{where} returned an array of dtype {got.dtype}; expected integer ids.")
+        expect(got.dtype.kind in "iu" or got.size == 0,     # no pairs: np.array([]).reshape(-1, 2) is float
+               f"{where} returned an array of dtype {got.dtype}; expected integer ids.")
         expect(got.shape == expected.shape, f"{where} returned shape {got.shape}; expected {expected.shape} "
                "(one row per (center, context) pair).")
         return np.array(got, dtype=np.int64), expected, where
@@ -372,6 +375,8 @@ def grade_noise_distribution(noise_distribution: Callable[..., Any], points: flo
         counts = gen.integers(1, 500, 12)
         for power in (1.0, 0.5, 0.0):
             check(counts, f"power={power:g}: P(w) ∝ count(w) ** {power:g}.", power=power)
+        counts[[2, 7]] = 0
+        check(counts, "power=0 with words never seen: 0 ** 0 = 1, so every word gets 1/V.", power=0.0)
 
     def unseen_words() -> None:
         gen = rng(name, "zeros")
@@ -385,7 +390,7 @@ def grade_noise_distribution(noise_distribution: Callable[..., Any], points: flo
 
     return score(name, [
         Property("count ** 0.75, normalised, by default", default_power),
-        Property("the power given: 1, 0.5 and 0", other_powers),
+        Property("the power given: 1, 0.5 and 0 (0 with unseen words too)", other_powers),
         Property("words never seen get 0; the sum is 1", unseen_words),
         Property("very large counts (10¹²)", large_counts),
     ], points)

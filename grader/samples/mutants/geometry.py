@@ -97,13 +97,18 @@ MUTANTS: list[Mutant] = [
     _m("nn_drops_first", "nearest_neighbours", "drops the first of the ranking, assuming it is the query (a copy of "
        "the query's row with a lower id is dropped instead)",
        _neighbours('''    scores = cosine_similarity(E[query_id][None, :], E)[0]
-    return np.argsort(-scores, kind="stable")[1:k + 1]''')),
+    return np.argsort(-scores, kind="stable")[1:k + 1]'''), ("nearest_neighbours_visible", "nearest_neighbours_hidden")),
+    _m("nn_default_argsort", "nearest_neighbours", "np.argsort(-scores) without kind=\"stable\": numpy's default "
+       "sort does not keep equal scores in id order (from 17 elements on)",
+       _neighbours('''    scores = cosine_similarity(E[query_id][None, :], E)[0]
+    scores[query_id] = -np.inf
+    return np.argsort(-scores)[:k]'''), ("nearest_neighbours_visible", "nearest_neighbours_hidden")),
     # ---------------------------------------------------------------- analogy
     _m("analogy_raw_offset", "analogy", "forms b − a + c from the raw rows, not the unit rows",
        _analogy('''    scores = cosine_similarity(E, (E[b] - E[a] + E[c])[None, :])[:, 0]
     if exclude_inputs:
         scores[[a, b, c]] = -np.inf
-    return np.argsort(-scores, kind="stable")[:k]''')),
+    return np.argsort(-scores, kind="stable")[:k]'''), ("analogy_visible", "analogy_hidden")),
     _m("analogy_dot_score", "analogy", "ranks by the dot product of the raw rows with the offset (long rows win)",
        _analogy('''    U = E / np.linalg.norm(E, axis=1, keepdims=True)
     scores = E @ (U[b] - U[a] + U[c])
@@ -177,6 +182,13 @@ def noise_distribution(counts, power=0.75):
     counts = np.asarray(counts, dtype=np.float64)
     return (counts / counts.sum()) ** power
 ''', ("noise_distribution_visible", "noise_distribution_hidden")),
+    _m("noise_unseen_stay_zero", "noise_distribution", "keeps unseen words at 0 whatever the power (np.where(counts "
+       "> 0, ...)): at power 0 every word should get 1/V", '''
+def noise_distribution(counts, power=0.75):
+    counts = np.asarray(counts, dtype=np.float64)
+    weights = np.where(counts > 0, counts ** power, 0.0)
+    return weights / weights.sum()
+''', ("noise_distribution_visible", "noise_distribution_hidden")),
     # ---------------------------------------------------------------- sgns_loss
     _m("sgns_log_of_sigmoid", "sgns_loss", "torch.log(torch.sigmoid(s)): −inf for large scores", _loss('''    positive = (center_vecs * context_vecs).sum(-1)
     negative = torch.einsum("bkd,bd->bk", negative_vecs, center_vecs)
@@ -195,7 +207,7 @@ def noise_distribution(counts, power=0.75):
        _loss('''    positive = (center_vecs * context_vecs).sum(-1)
     negative = torch.einsum("bkd,bd->bk", negative_vecs, center_vecs)
     noise = F.logsigmoid(-negative).mean(-1) if negative.shape[1] else 0.0
-    return -(F.logsigmoid(positive) + noise).mean()''')),
+    return -(F.logsigmoid(positive) + noise).mean()'''), ("sgns_loss_visible", "sgns_loss_hidden")),
     _m("sgns_through_numpy", "sgns_loss", "computes the loss in numpy and wraps it in torch.tensor: no gradient",
        _loss('''    v, u, n = (x.detach().numpy() for x in (center_vecs, context_vecs, negative_vecs))
     positive = (v * u).sum(-1)

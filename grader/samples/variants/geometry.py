@@ -1,4 +1,4 @@
-"""Correct variants for notebook 08 (the geometry of learned embeddings: word2vec), two per exercise."""
+"""Correct variants for notebook 08 (the geometry of learned embeddings: word2vec), two or three per exercise."""
 
 from __future__ import annotations
 
@@ -47,6 +47,13 @@ def nearest_neighbours(E, query_id, k):
     order = np.argsort(-(U @ U[query_id]), kind="mergesort")
     return order[order != query_id][:k]
 '''),
+    _v("nn_list_of_others", "nearest_neighbours", "the ranking filtered by a list comprehension and wrapped in "
+       "np.array (for k = 0 that is np.array([]), a float array holding no ids)", '''
+def nearest_neighbours(E, query_id, k):
+    scores = cosine_similarity(E, E[[query_id]])[:, 0]
+    order = np.argsort(-scores, kind="stable")
+    return np.array([i for i in order if i != query_id][:k])
+'''),
     # ---------------------------------------------------------------- analogy
     _v("analogy_gensim_mean", "analogy", "gensim's way: the mean of the unit vectors (+b, +c, −a), made unit, dotted "
        "with the unit rows (the same ranking); the inputs dropped from the ranking afterwards", '''
@@ -84,6 +91,16 @@ def skipgram_pairs(ids, window):
     T = len(ids)
     pairs = [[ids[i], ids[i + o]] for i in range(T) for o in range(-window, window + 1) if o != 0 and 0 <= i + o < T]
     return np.array(pairs, dtype=np.int32).reshape(len(pairs), 2)
+'''),
+    _v("pairs_nested_loops", "skipgram_pairs", "two loops appending lists, np.array(pairs).reshape(-1, 2) (for no "
+       "pairs that is a float array of shape (0, 2))", '''
+def skipgram_pairs(ids, window):
+    pairs = []
+    for i in range(len(ids)):
+        for j in range(max(0, i - window), min(len(ids), i + window + 1)):
+            if j != i:
+                pairs.append([ids[i], ids[j]])
+    return np.array(pairs).reshape(-1, 2)
 '''),
     # ---------------------------------------------------------------- noise_distribution
     _v("noise_probabilities_then_power", "noise_distribution", "the unigram probabilities first, raised to the "
