@@ -32,6 +32,12 @@ CONFIG_FILE = REPO / "nbgrader_config.py"
 # Student ids become folder names, command-line arguments and spreadsheet cells: letters, digits and . _ @ - only,
 # starting with a letter, a digit or _ (not ".", "-" an option, or "@"/"-" that a spreadsheet reads as a formula).
 STUDENT_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,99}$")
+# The files nbgrader's exchange writes beside a submission's notebooks (its ``submit``): when it was handed in, and the
+# secret that names the student's feedback in the exchange. ``nbgrader collect`` copies them into submitted/, nbgrader's
+# autograde and generate_feedback copy them on into autograded/ and feedback/, and ``nbgrader release_feedback``
+# reads both from feedback/. Each is a line of text; more than this many bytes is not one of them.
+EXCHANGE_FILES = ("timestamp.txt", "submission_secret.txt")
+MAX_EXCHANGE_FILE_BYTES = 1024
 
 
 class GraderError(Exception):

@@ -60,7 +60,7 @@ def pytest_configure(config: pytest.Config) -> None:
 CLASS_FILES = frozenset({"test_grading.py", "test_parallel.py", "test_postgres.py"})
 # The longest units of work first (measured with --durations), so that no worker starts one when the others are done.
 LONGEST_FIRST = ("graded-class", "test_cli.py", "test_readme.py", "test_hostile.py", "test_interruptions.py",
-                 "test_student_notebooks.py", "test_new_exercise.py", "test_compat_equivalence.py")
+                 "test_student_notebooks.py", "test_new_exercise.py", "test_exchange.py", "test_compat_equivalence.py")
 
 
 def work_unit(nodeid: str) -> str:

@@ -62,6 +62,26 @@ def test_nbgrader_layout_zip_with_a_top_folder(tmp_path: Path) -> None:
         "nbgrader's timestamp (late penalties) must travel with the submission"
 
 
+def test_the_exchange_files_travel_with_a_submission_and_an_oversized_one_is_left_out(tmp_path: Path) -> None:
+    src = tmp_path / "submitted"
+    secret = b"0123456789abcdef" * 8                     # what nbgrader's submit writes: 64 random bytes in hex
+    for student, side in (("ada", secret), ("ben", b"x" * 5000)):
+        folder = src / student / "01_lookup"
+        folder.mkdir(parents=True)
+        (folder / "01_lookup.ipynb").write_bytes(NB)
+        (folder / "timestamp.txt").write_bytes(b"2026-11-20 10:00:00.000000 UTC")
+        (folder / "submission_secret.txt").write_bytes(side)
+    result = collect(src, tmp_path / "ws")
+    assert result.submissions == {("ada", "01_lookup"), ("ben", "01_lookup")}, "a bad side file costs no grade"
+    ada = tmp_path / "ws/submitted/ada/01_lookup"
+    assert (ada / "submission_secret.txt").read_bytes() == secret, "nbgrader release_feedback needs the secret"
+    assert (ada / "timestamp.txt").read_bytes() == b"2026-11-20 10:00:00.000000 UTC"
+    assert not (tmp_path / "ws/submitted/ben/01_lookup/submission_secret.txt").exists()
+    too_large = [p for p in result.problems if "ben/01_lookup/submission_secret.txt" in p]
+    assert len(too_large) == 1 and "larger than 1,024 bytes" in too_large[0], result.problems
+    assert not any("ada" in p for p in result.problems), result.problems
+
+
 def test_zip_names_cannot_escape_the_workspace(tmp_path: Path) -> None:
     archive = _zip(tmp_path / "evil.zip", {
         "../../outside_01_lookup.ipynb": NB,

@@ -22,7 +22,15 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from grader.project import STUDENT_ID, Assignment, GraderError, notebook_index, resolve_path
+from grader.project import (
+    EXCHANGE_FILES,
+    MAX_EXCHANGE_FILE_BYTES,
+    STUDENT_ID,
+    Assignment,
+    GraderError,
+    notebook_index,
+    resolve_path,
+)
 
 
 @dataclass(frozen=True)
@@ -68,7 +76,6 @@ def _classify(parts: tuple[str, ...], index: dict[str, Assignment]) -> tuple[str
 MAX_FILES = 100_000                 # files in one folder or zip of submissions
 MAX_NOTEBOOK_BYTES = 32 * 1024**2   # one submitted notebook (this course's are ~0.1 MB; with plots a few MB)
 MAX_TOTAL_BYTES = 8 * 1024**3       # everything copied from one folder or zip
-MAX_TIMESTAMP_BYTES = 1024
 
 
 def _entries(source: Path) -> list[tuple[tuple[str, ...], datetime, object]]:
@@ -125,7 +132,7 @@ def _copy_all(source: Path, copies: list[tuple[object, Path]], problems: list[st
         for handle, dest in copies:
             if isinstance(handle, Path) and handle.resolve() == dest.resolve():
                 continue  # already in place
-            limit = MAX_TIMESTAMP_BYTES if dest.name == "timestamp.txt" else MAX_NOTEBOOK_BYTES
+            limit = MAX_EXCHANGE_FILE_BYTES if dest.name in EXCHANGE_FILES else MAX_NOTEBOOK_BYTES
             origin = str(handle) if isinstance(handle, Path) else handle.filename
             dest.parent.mkdir(parents=True, exist_ok=True)
             try:
@@ -135,6 +142,10 @@ def _copy_all(source: Path, copies: list[tuple[object, Path]], problems: list[st
                 dest.unlink(missing_ok=True)
                 problems.append(f"{origin}: cannot be read ({type(err).__name__}: {err}); not graded: ask the "
                                 "student for a new copy")
+                left_out.add(id(handle))
+                continue
+            if copied is None and dest.name in EXCHANGE_FILES:
+                problems.append(f"{origin}: larger than {limit:,} bytes, so not nbgrader's {dest.name}; left out")
                 left_out.add(id(handle))
                 continue
             if copied is None:
@@ -155,13 +166,14 @@ def collect(source: Path, root: Path) -> Collected:
     index = notebook_index()
     result = Collected()
     chosen: dict[tuple[str, str], tuple[Found, object]] = {}
-    timestamps: dict[tuple[str, str], object] = {}   # (student, assignment) -> nbgrader's timestamp.txt
+    # (student, assignment, file name) -> nbgrader's timestamp.txt or submission_secret.txt of that submission
+    side_files: dict[tuple[str, str, str], object] = {}
     assignment_names = {a.name for a in index.values()}
     for parts, modified, handle in _entries(source):
         if any(p in {"__MACOSX", ".ipynb_checkpoints"} or p.startswith("._") for p in parts):
             continue
-        if parts[-1] == "timestamp.txt" and len(parts) >= 3 and parts[-2] in assignment_names:
-            timestamps[(parts[-3], parts[-2])] = handle
+        if parts[-1] in EXCHANGE_FILES and len(parts) >= 3 and parts[-2] in assignment_names:
+            side_files[(parts[-3], parts[-2], parts[-1])] = handle
             continue
         if not parts[-1].endswith(".ipynb"):
             result.problems.append(f"{'/'.join(parts)}: ignored (not a notebook)")
@@ -193,9 +205,9 @@ def collect(source: Path, root: Path) -> Collected:
 
     submitted = root / "submitted"
     copies = [(handle, submitted / f.student / f.assignment / f"{f.notebook}.ipynb") for f, handle in chosen.values()]
-    copies += [(handle, submitted / student / assignment / "timestamp.txt")
-               for (student, assignment), handle in timestamps.items()
-               if any((f.student, f.assignment) == (student, assignment) for f, _ in chosen.values())]
+    handed_in = {(f.student, f.assignment) for f, _ in chosen.values()}
+    copies += [(handle, submitted / student / assignment / name)
+               for (student, assignment, name), handle in side_files.items() if (student, assignment) in handed_in]
     left_out = _copy_all(source, copies, result.problems)
     result.submissions = {(f.student, f.assignment) for f, handle in chosen.values() if id(handle) not in left_out}
     if not result.submissions:

@@ -26,7 +26,9 @@ from grader.content.checks import CheckFailed, copy_input, fmt_call, same_value
 
 __all__ = ["ChangedInPlace", "Property", "call", "rng", "score", "shorten"]
 
-NOT_IMPLEMENTED = "not implemented yet (NotImplementedError): replace the `raise` with your code."
+# The `raise` may be in a function the one under test calls (an earlier exercise it builds on), so the message says so.
+NOT_IMPLEMENTED = ("not implemented yet (NotImplementedError): replace the `raise` with your code, here or in a "
+                   "function this one calls (an earlier exercise it builds on).")
 
 
 @dataclass(frozen=True)

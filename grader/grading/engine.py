@@ -39,6 +39,8 @@ from grader.grading.sandbox import Isolation, require_sandbox
 from grader.integrity.report import IntegrityLog
 from grader.project import (
     COURSE,
+    EXCHANGE_FILES,
+    MAX_EXCHANGE_FILE_BYTES,
     GraderError,
     check_workspace,
     gradebook_url,
@@ -264,15 +266,32 @@ def _save_state(root: Path, state: dict[str, str]) -> None:
 # ------------------------------------------------------------------------------------------------ the one writer
 
 
+def _exchange_file(root: Path, student: str, assignment: str, name: str) -> bytes | None:
+    """A submission's ``timestamp.txt`` or ``submission_secret.txt`` (:data:`EXCHANGE_FILES`), if it has one: a
+    regular file of at most :data:`MAX_EXCHANGE_FILE_BYTES`, never through a symbolic link."""
+    path = root / "submitted" / student / assignment / name
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        return None
+    if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_EXCHANGE_FILE_BYTES:
+        return None
+    return path.read_bytes()[:MAX_EXCHANGE_FILE_BYTES]
+
+
 def _read_task(root: Path, student: str, assignment: str) -> Task:
     folder = root / "submitted" / student / assignment
-    stamp = folder / "timestamp.txt"
+    stamp = _exchange_file(root, student, assignment, "timestamp.txt")
     return Task(student, assignment, {p.stem: p.read_bytes() for p in sorted(folder.glob("*.ipynb"))},
-                stamp.read_text().strip() if stamp.is_file() else None)
+                stamp.decode("utf-8", "replace").strip() if stamp is not None else None)
 
 
 def _write_files(root: Path, result: Result) -> None:
-    """Autograded notebooks and feedback pages into the workspace, replacing the previous ones."""
+    """Autograded notebooks and feedback pages into the workspace, replacing the previous ones, each folder with the
+    submission's exchange files beside them, as nbgrader's autograde and generate_feedback leave them (``nbgrader
+    release_feedback`` needs both in feedback/)."""
+    exchange = {name: data for name in EXCHANGE_FILES
+                if (data := _exchange_file(root, result.student, result.assignment, name)) is not None}
     for step, files, suffix in (("autograded", result.autograded, ".ipynb"), ("feedback", result.feedback, ".html")):
         folder = root / step / result.student / result.assignment
         if folder.exists():
@@ -282,6 +301,8 @@ def _write_files(root: Path, result: Result) -> None:
         folder.mkdir(parents=True)
         for name, data in files.items():
             (folder / f"{name}{suffix}").write_bytes(data)
+        for name, data in exchange.items():
+            (folder / name).write_bytes(data)
 
 
 def _save_grades(db_url: str, task: Task, result: Result, config: object) -> None:

@@ -59,11 +59,11 @@ MUTANTS: list[Mutant] = [
        _cosine('''    for name, X in (("A", A), ("B", B)):
         if np.any(np.linalg.norm(X, axis=1) == 0):
             raise ValueError(f"a row of {name} is zero")
-    return (A / np.linalg.norm(A, axis=0)) @ (B / np.linalg.norm(B, axis=0)).T''')),
+    return (A / np.linalg.norm(A, axis=0)) @ (B / np.linalg.norm(B, axis=0)).T'''), ("cosine_similarity_visible", "cosine_similarity_hidden")),
     _m("cos_normalises_a_only", "cosine_similarity", "scales the rows of A to unit length but not those of B",
        _cosine('''    if np.any(np.linalg.norm(A, axis=1) == 0) or np.any(np.linalg.norm(B, axis=1) == 0):
         raise ValueError("a zero row")
-    return (A / np.linalg.norm(A, axis=1, keepdims=True)) @ B.T''')),
+    return (A / np.linalg.norm(A, axis=1, keepdims=True)) @ B.T'''), ("cosine_similarity_visible", "cosine_similarity_hidden")),
     _m("cos_squared_norms", "cosine_similarity", "divides by the squared lengths (the sum of squares, no square root)",
        _cosine('''    nA = (A * A).sum(axis=1, keepdims=True)
     nB = (B * B).sum(axis=1, keepdims=True)
@@ -81,7 +81,7 @@ MUTANTS: list[Mutant] = [
         if (norms == 0).any():
             raise ValueError(f"row {int(np.flatnonzero(norms[:, 0] == 0)[0])} is all zeros")
         units.append(X / norms)
-    return units[0] @ units[1].T'''), ("cosine_similarity_hidden",)),
+    return units[0] @ units[1].T'''), ("cosine_similarity_visible", "cosine_similarity_hidden")),
     # ---------------------------------------------------------------- nearest_neighbours
     _m("nn_includes_query", "nearest_neighbours", "forgets to exclude the query, which is always its own nearest row",
        _neighbours('''    scores = cosine_similarity(E[query_id][None, :], E)[0]
@@ -103,6 +103,10 @@ MUTANTS: list[Mutant] = [
        _neighbours('''    scores = cosine_similarity(E[query_id][None, :], E)[0]
     scores[query_id] = -np.inf
     return np.argsort(-scores)[:k]'''), ("nearest_neighbours_visible", "nearest_neighbours_hidden")),
+    _m("nn_query_minus_one", "nearest_neighbours", "gives the query a score of -1 to drop it: a row exactly opposite "
+       "the query (cosine -1) can then rank after it", _neighbours('''    scores = cosine_similarity(E[query_id][None, :], E)[0]
+    scores[query_id] = -1.0
+    return np.argsort(-scores, kind="stable")[:k]'''), ("nearest_neighbours_visible", "nearest_neighbours_hidden")),
     # ---------------------------------------------------------------- analogy
     _m("analogy_raw_offset", "analogy", "forms b − a + c from the raw rows, not the unit rows",
        _analogy('''    scores = cosine_similarity(E, (E[b] - E[a] + E[c])[None, :])[:, 0]
@@ -136,6 +140,21 @@ MUTANTS: list[Mutant] = [
     if exclude_inputs:
         scores[[b, c]] = -np.inf
     return np.argsort(-scores, kind="stable")[:k]'''), ("analogy_visible", "analogy_hidden")),
+    _m("analogy_reversed_argsort", "analogy", "argsort(scores)[::-1] for largest first: equal cosines come higher id "
+       "first", _analogy('''    U = E / np.linalg.norm(E, axis=1, keepdims=True)
+    scores = cosine_similarity(U, (U[b] - U[a] + U[c])[None, :])[:, 0]
+    if exclude_inputs:
+        scores[[a, b, c]] = -np.inf
+    return np.argsort(scores, kind="stable")[::-1][:k]'''), ("analogy_visible", "analogy_hidden")),
+    _m("analogy_default_keeps_inputs", "analogy", "writes the default as exclude_inputs=False: called with the defaults, "
+       "the inputs compete", '''
+def analogy(E, a, b, c, k=1, exclude_inputs=False):
+    U = E / np.linalg.norm(E, axis=1, keepdims=True)
+    scores = cosine_similarity(U, (U[b] - U[a] + U[c])[None, :])[:, 0]
+    if exclude_inputs:
+        scores[[a, b, c]] = -np.inf
+    return np.argsort(-scores, kind="stable")[:k]
+''', ("analogy_visible", "analogy_hidden")),
     # ---------------------------------------------------------------- skipgram_pairs
     _m("pairs_right_only", "skipgram_pairs", "takes only the contexts to the right of the center",
        _pairs('''    for i in range(T):
@@ -189,6 +208,12 @@ def noise_distribution(counts, power=0.75):
     weights = np.where(counts > 0, counts ** power, 0.0)
     return weights / weights.sum()
 ''', ("noise_distribution_visible", "noise_distribution_hidden")),
+    _m("noise_integer_counts", "noise_distribution", "converts the counts to int64 first: fractional counts are "
+       "truncated", '''
+def noise_distribution(counts, power=0.75):
+    weights = np.asarray(counts, dtype=np.int64) ** power
+    return weights / weights.sum()
+'''),
     # ---------------------------------------------------------------- sgns_loss
     _m("sgns_log_of_sigmoid", "sgns_loss", "torch.log(torch.sigmoid(s)): −inf for large scores", _loss('''    positive = (center_vecs * context_vecs).sum(-1)
     negative = torch.einsum("bkd,bd->bk", negative_vecs, center_vecs)
@@ -214,6 +239,16 @@ def noise_distribution(counts, power=0.75):
     negative = np.einsum("bkd,bd->bk", n, v)
     loss = (np.logaddexp(0, -positive) + np.logaddexp(0, negative).sum(-1)).mean()
     return torch.tensor(loss, dtype=center_vecs.dtype)'''), ("sgns_loss_visible", "sgns_loss_hidden")),
+    _m("sgns_where_logsigmoid", "sgns_loss", "a hand-made stable log σ with torch.where: the loss is finite, but the "
+       "branch not taken overflows and makes the gradient NaN", '''
+def _log_sigmoid(s):
+    return torch.where(s >= 0, -torch.log1p(torch.exp(-s)), s - torch.log1p(torch.exp(s)))
+
+def sgns_loss(center_vecs, context_vecs, negative_vecs):
+    positive = (center_vecs * context_vecs).sum(-1)
+    negative = torch.einsum("bkd,bd->bk", negative_vecs, center_vecs)
+    return -(_log_sigmoid(positive) + _log_sigmoid(-negative).sum(-1)).mean()
+''', ("sgns_loss_visible", "sgns_loss_hidden")),
     # ---------------------------------------------------------------- SkipGram
     _m("skip_gram_dense", "skip_gram", "keeps nn.Embedding's default sparse=False (then SparseAdam refuses it)",
        _skip_gram('''        self.in_embed = nn.Embedding(vocab_size, dim)
@@ -221,6 +256,14 @@ def noise_distribution(counts, power=0.75):
     _m("skip_gram_one_table", "skip_gram", "ties the two tables: out_embed is in_embed",
        _skip_gram('''        self.in_embed = nn.Embedding(vocab_size, dim, sparse=True)
         self.out_embed = self.in_embed'''), ("skip_gram_visible", "skip_gram_hidden")),
+    _m("skip_gram_shared_storage", "skip_gram", "builds out_embed from in_embed's weight (from_pretrained): two "
+       "modules, one storage, so the tables are tied", _skip_gram('''        self.in_embed = nn.Embedding(vocab_size, dim, sparse=True)
+        nn.init.uniform_(self.in_embed.weight, -0.5 / dim, 0.5 / dim)
+        self.out_embed = nn.Embedding.from_pretrained(self.in_embed.weight, freeze=False, sparse=True)'''),
+       ("skip_gram_visible", "skip_gram_hidden")),
+    _m("skip_gram_indexes_weight", "skip_gram", "looks rows up by indexing the weights (self.in_embed.weight[center]): "
+       "the tables get dense gradients", _skip_gram(_SPARSE_TABLES, "return sgns_loss(self.in_embed.weight[center], "
+       "self.out_embed.weight[context], self.out_embed.weight[negatives])"), ("skip_gram_visible", "skip_gram_hidden")),
     _m("skip_gram_input_rows_everywhere", "skip_gram", "looks the contexts and negatives up in the input table too",
        _skip_gram(_SPARSE_TABLES, "return sgns_loss(self.in_embed(center), self.in_embed(context), "
                   "self.in_embed(negatives))"), ("skip_gram_visible", "skip_gram_hidden")),

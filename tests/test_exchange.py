@@ -1,0 +1,92 @@
+"""nbgrader's exchange with the grader in the middle, run for real: the instructor releases an assignment, two
+students fetch it, answer and submit, the instructor collects, grades with ``python -m grader autograde`` and
+releases the feedback, and each student fetches their own page — every step a plain nbgrader command. The two
+students are one OS user giving nbgrader a different student id (``CourseDirectory.student_id``), each with a home
+and exchange cache of their own; separate OS users on a JupyterHub are the classroom issue's test.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from grader.project import COURSE, graded_assignments
+from grader.samples.submissions import fill, write_notebook
+from tests.helpers import run_grader
+
+ASSIGNMENT = "01_lookup"
+
+
+# nbgrader's own command-line app, started after ``import grader`` only to leave jsonschema's IRI parser out (2 s of
+# every process that imports nbformat; tests/test_lean_imports.py proves that validation is the same without it).
+NBGRADER = "import grader, sys; from nbgrader.apps.nbgraderapp import main; sys.argv[0] = 'nbgrader'; main()"
+
+
+def _nbgrader(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """``nbgrader ARGS`` in ``cwd``, which holds the nbgrader_config.py it reads."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    done = subprocess.run([sys.executable, "-c", NBGRADER, *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, f"nbgrader {' '.join(args)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
+    return done
+
+
+def _text(page: Path) -> str:
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", page.read_text())))
+
+
+def test_release_fetch_submit_collect_grade_and_fetch_feedback(workspace: Path,
+                                                               tmp_path_factory: pytest.TempPathFactory) -> None:
+    elsewhere = tmp_path_factory.mktemp("hub")
+    exchange = elsewhere / "exchange"
+    exchange.mkdir()
+    config = ("c = get_config()  # noqa: F821\n"
+              "c.CourseDirectory.course_id = 'embedding-layers'\n"
+              f"c.CourseDirectory.release_directory = {str(COURSE)!r}\n"
+              f"c.Exchange.root = {str(exchange)!r}\n")
+    (workspace / "nbgrader_config.py").write_text(config)
+    _nbgrader("release_assignment", ASSIGNMENT, cwd=workspace)
+
+    [assignment] = [a for a in graded_assignments() if a.name == ASSIGNMENT]
+    homes = {}
+    for student, solve in (("ada", True), ("bob", False)):
+        home = homes[student] = elsewhere / student
+        home.mkdir()
+        (home / "nbgrader_config.py").write_text(config + f"c.CourseDirectory.student_id = {student!r}\n"
+                                                 f"c.Exchange.cache = {str(home / 'cache')!r}\n")
+        _nbgrader("fetch_assignment", ASSIGNMENT, cwd=home)
+        fetched = home / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+        assert fetched.read_bytes() == (COURSE / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").read_bytes()
+        write_notebook(fill(assignment, ASSIGNMENT, solve=solve), fetched)
+        _nbgrader("submit", ASSIGNMENT, cwd=home)
+
+    _nbgrader("collect", ASSIGNMENT, cwd=workspace)
+    graded = run_grader("autograde", "--root", str(workspace))
+    assert graded.returncode == 0, graded.stdout[-3000:] + graded.stderr[-3000:]
+    for student in homes:
+        for step in ("autograded", "feedback"):   # where nbgrader's own autograde and generate_feedback put them
+            folder = workspace / step / student / ASSIGNMENT
+            for name in ("timestamp.txt", "submission_secret.txt"):
+                assert (folder / name).read_bytes() == (workspace / "submitted" / student / ASSIGNMENT
+                                                        / name).read_bytes(), f"{folder / name}"
+
+    _nbgrader("release_feedback", ASSIGNMENT, cwd=workspace)
+    scores = {}
+    for student, home in homes.items():
+        _nbgrader("fetch_feedback", ASSIGNMENT, cwd=home)
+        pages = sorted((home / ASSIGNMENT / "feedback").glob(f"*/{ASSIGNMENT}.html"))
+        assert len(pages) == 1, f"{student} fetched {pages}: expected their one feedback page"
+        text = _text(pages[0])
+        assert "BEGIN HIDDEN TESTS" not in text and "grade_" not in text, f"{student}'s page shows hidden-test code"
+        found = re.search(rf"{ASSIGNMENT} \(Score: ([\d.]+) / ([\d.]+)\)", text)
+        assert found, f"{student}'s page has no score: {text[:500]}"
+        scores[student] = float(found[1])
+        expected = (workspace / "feedback" / student / ASSIGNMENT / f"{ASSIGNMENT}.html").read_bytes()
+        assert pages[0].read_bytes() == expected, f"{student} fetched a page other than the one graded for them"
+    assert scores["bob"] == 0 < scores["ada"], scores   # each got their own: the solution scores, the stubs do not
