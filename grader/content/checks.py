@@ -39,12 +39,12 @@ def describe(value: Any, depth: int = 0) -> str:
     tuples three levels deep (building it costs little too: a value from the sandbox may hold one object many times)."""
     kind = type(value)
     if kind is np.ndarray:
-        if value.size <= _SMALL:
+        if value.size <= _SMALL and (value.size or value.ndim <= 1):   # an empty (0, 2) shows its shape
             body = " ".join(np.array2string(value, separator=", ", threshold=_SMALL).split())
             return f"array({body}, dtype={value.dtype})" if value.ndim else f"array({body})"
         return f"<{value.dtype} array of shape {value.shape}>"
     if kind.__module__.startswith("torch") and kind.__name__ in {"Tensor", "Parameter"} and value.device.type != "meta":
-        if value.numel() <= _SMALL:
+        if value.numel() <= _SMALL and (value.numel() or value.ndim <= 1):   # an empty (B, 0, d) shows its shape
             body = " ".join(np.array2string(value.detach().cpu().numpy(), separator=", ").split())
             return f"tensor({body}, dtype={value.dtype})"
         return f"<{value.dtype} tensor of shape {tuple(value.shape)}>"

@@ -100,9 +100,10 @@ def _outcome(prop: Property) -> tuple[bool, str, str]:
             held, reason = False, NOT_IMPLEMENTED
         except Exception as err:  # a bug in the student's object surfaced inside the checker
             held, reason = False, f"{type(err).__name__}: {shorten(str(err))}"
-    noise = [f"{w.category.__name__}: {w.message}" for w in caught]
+    noise = [f"{w.message}" if w.category is ChangedInPlace else f"your code warned {w.category.__name__}: "
+             f"{w.message}" for w in caught]
     if stderr.getvalue().strip():
-        noise.append("wrote to stderr: " + stderr.getvalue().strip().splitlines()[0])
+        noise.append("your code wrote to stderr: " + stderr.getvalue().strip().splitlines()[0])
     return held, reason, "; ".join(noise)
 
 
@@ -120,5 +121,5 @@ def score(title: str, properties: Sequence[Property], points: float) -> float:
         if reason:
             print("      " + reason.replace("\n", "\n      "))
         if noise:
-            print(f"      (not penalised: while this ran your code warned or wrote to stderr: {noise})")
+            print(f"      (not penalised, noted: {noise})")
     return earned
