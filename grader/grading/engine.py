@@ -26,12 +26,13 @@ import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from grader.commands.release import generate, same_tree
 from grader.compat import speedups as nbgrader_speedups
-from grader.grading import preflight
+from grader.grading import preflight, written
 from grader.grading.executor import Executor, Job, LocalExecutor, Result, Task
 from grader.grading.fingerprint import fingerprint as grading_fingerprint
 from grader.grading.fingerprint import manifest
@@ -235,6 +236,11 @@ def _slot(student: str, assignment: str) -> str:
     return f"{student}/{assignment}"
 
 
+def _written_slot(slot: str) -> str:
+    """The state file's key for what the grader wrote into a submission's autograded folder (:mod:`written`)."""
+    return f"{slot} autograded"
+
+
 def _gradebook_lost(db_url: str) -> bool:
     """An SQLite gradebook whose file is gone (deleted to start over): nothing recorded in the state is in it."""
     database = sqlite_file(db_url)
@@ -250,14 +256,14 @@ def _submission_key(task: Task, fingerprint: str) -> str:
     return digest.hexdigest()
 
 
-def _load_state(root: Path) -> dict[str, str]:
+def _load_state(root: Path) -> dict[str, Any]:
     try:
         return json.loads((root / STATE_FILE).read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return {}
 
 
-def _save_state(root: Path, state: dict[str, str]) -> None:
+def _save_state(root: Path, state: dict[str, Any]) -> None:
     tmp = root / (STATE_FILE + ".tmp")
     tmp.write_text(json.dumps(state, indent=1, sort_keys=True))
     tmp.replace(root / STATE_FILE)
@@ -411,6 +417,12 @@ def autograde(
         template, warnings = prepare(root, db_url, (student for student, _ in pairs), plan.fingerprint)
         for warning in warnings:
             say(f"warning: {warning}")
+        if plan.overwritten:
+            shown = ", ".join(plan.overwritten[:20]) + (" …" if len(plan.overwritten) > 20 else "")
+            say(f"warning: {len(plan.overwritten)} submission(s) were graded again by something other than the grader "
+                "since it graded them (their autograded notebooks were rewritten: formgrader's Autograde or `nbgrader "
+                "autograde`, which run without the sandbox and the re-check), so their grades in the gradebook are "
+                f"not the grader's; grading them again: {shown}")
         if plan.kept:
             say(f"{len(plan.kept)} submission(s) unchanged since they were last graded: kept (--force re-grades them)")
         if not plan.todo:
@@ -455,25 +467,31 @@ class Plan:
     todo: list[Task]
     kept: list[Outcome]
     keys: dict[str, str]   # "student/assignment" (the state file's key) -> the submission's key
+    overwritten: list[str] = field(default_factory=list)   # unchanged, but graded again by something else since
 
     @classmethod
     def make(cls, root: Path, pairs: list[tuple[str, str]], fingerprint: str, force: bool, db_url: str,
              isolation: Isolation) -> Plan:
         """A submission is kept when its bytes, the grading code (``fingerprint``), the gradebook it was recorded in
-        and the sandbox with its limits are all the same as last time, and that gradebook still exists."""
+        and the sandbox with its limits are all the same as last time, that gradebook still exists, and its
+        autograded notebooks are still the ones the grader wrote (else formgrader's Autograde or ``nbgrader
+        autograde`` graded it since, around the sandbox and the re-check: it is graded again, and listed in
+        ``overwritten``)."""
         tasks = [_read_task(root, student, assignment) for student, assignment in pairs]
         setting = f"{fingerprint}\n{db_url}\n{isolation!r}"
         keys = {_slot(t.student, t.assignment): _submission_key(t, setting) for t in tasks}
         graded_before = {} if _gradebook_lost(db_url) else _load_state(root)
-        todo, kept = [], []
+        todo, kept, overwritten = [], [], []
         for task in tasks:
             slot = _slot(task.student, task.assignment)
-            unchanged = graded_before.get(slot) == keys[slot]
-            if unchanged and not force and (root / "autograded" / task.student / task.assignment).is_dir():
-                kept.append(Outcome(task.student, task.assignment, True, 0.0, skipped=True))
-            else:
-                todo.append(task)
-        return cls(root, fingerprint, todo, kept, keys)
+            folder = root / "autograded" / task.student / task.assignment
+            if graded_before.get(slot) == keys[slot] and not force and folder.is_dir():
+                if written.still_ours(folder, graded_before.get(_written_slot(slot))):
+                    kept.append(Outcome(task.student, task.assignment, True, 0.0, skipped=True))
+                    continue
+                overwritten.append(slot)
+            todo.append(task)
+        return cls(root, fingerprint, todo, kept, keys, overwritten)
 
     def finish(self, graded: list[Outcome]) -> list[Outcome]:
         return sorted([*self.kept, *graded], key=lambda o: (o.student, o.assignment))
@@ -501,10 +519,12 @@ def store_results(root: Path, db_url: str, plan: Plan, results: Iterable[Result]
                 _save_grades(db_url, task, result, config)
                 integrity.record(task.student, task.assignment, result.integrity)
                 state[slot] = plan.keys[slot]
+                state[_written_slot(slot)] = written.record(root / "autograded" / task.student / task.assignment)
             except Exception as err:  # a result that cannot be stored is reported like a failed grading
                 problem = f"could not store the result: {err!r}"
         if not result.ok or problem:
             state.pop(slot, None)
+            state.pop(_written_slot(slot), None)
         _save_state(root, state)
         outcome = Outcome(task.student, task.assignment, result.ok and not problem, result.seconds, problem,
                           notes=tuple(result.notes))
