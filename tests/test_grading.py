@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import csv
 import re
+import shutil
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
+from grader.commands.export import read_table, write_csvs
 from grader.compat.feedback import HIDDEN_NOTE
 from grader.content.properties import NOT_IMPLEMENTED
 from grader.project import graded_assignments
@@ -180,3 +184,58 @@ def test_no_test_scores_higher_outside_the_kernel(graded_class: GradedClass) -> 
     assert "grading environment" not in log.summary()
     mutant = graded_class.grades("m-linear_shares_storage", "01_lookup")["linear_from_embedding_hidden"]
     assert mutant[0] < mutant[1], f"a Linear that shares the embedding's storage must lose points: {mutant}"
+
+
+# ------------------------------------------------------------------------------ what an LMS gets
+def _copy(graded: GradedClass, tmp_path: Path) -> tuple[Path, str]:
+    shutil.copy(graded.root / "gradebook.db", tmp_path / "gradebook.db")
+    return tmp_path, f"sqlite:///{tmp_path / 'gradebook.db'}"
+
+
+def _written(db_url: str) -> list:
+    from nbgrader.api import Gradebook
+
+    with Gradebook(db_url) as gb:
+        return [(nb.name, g.name, g.max_score) for sub in gb.student_submissions(SOLUTION)
+                for nb in sub.notebooks for g in nb.grades if g.auto_score is None]
+
+
+def _rows(root: Path, db_url: str) -> list[dict[str, str]]:
+    write_csvs(read_table(root, db_url), root, db_url)
+    with (root / "grades_by_student.csv").open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_the_lms_csv_names_maxima_and_what_waits_for_a_person(graded_sample: GradedClass, tmp_path: Path) -> None:
+    from nbgrader.api import Gradebook
+
+    root, db_url = _copy(graded_sample, tmp_path)
+    written = _written(db_url)
+    assert written, "the solution has written answers: none waiting would prove nothing"
+    with Gradebook(db_url) as gb:
+        gb.update_or_create_student(SOLUTION, first_name="Ada", last_name="=HYPERLINK(1)", email="ada@example.org")
+    table = read_table(root, db_url)
+    rows = _rows(root, db_url)
+    assert rows[0]["student"] == "Points Possible"
+    assert {nb: float(rows[0][nb]) for nb in table.notebooks} == table.max_scores
+    [mine] = [r for r in rows if r["student"] == SOLUTION]
+    assert (mine["first_name"], mine["last_name"], mine["email"]) == ("Ada", "'=HYPERLINK(1)", "ada@example.org")
+    waiting = sorted({nb for nb, _, _ in written})
+    assert sorted(mine["awaiting_a_person"].split(";")) == waiting, mine
+    before = float(mine["total"])
+
+    with Gradebook(db_url) as gb:   # a person grades every written answer; nbgrader then flags them for review
+        for nb, grade_id, max_score in written:
+            notebook = gb.find_submission_notebook(nb, _assignment(gb, nb), SOLUTION)
+            grade = next(g for g in notebook.grades if g.name == grade_id)
+            grade.manual_score = max_score
+            grade.needs_manual_grade = True   # what nbgrader's autograde sets when it grades a hand-graded answer
+        gb.db.commit()
+    [mine] = [r for r in _rows(root, db_url) if r["student"] == SOLUTION]
+    assert mine["awaiting_a_person"] == "", "a hand-graded answer is not waiting, even when flagged for review"
+    assert float(mine["total"]) == before + sum(m for _, _, m in written)
+    assert not any(c.manual_pending for c in read_table(root, db_url).rows[SOLUTION].values())
+
+
+def _assignment(gb: object, notebook: str) -> str:
+    return next(a.name for a in gb.assignments if any(nb.name == notebook for nb in a.notebooks))

@@ -2,7 +2,9 @@
 
 ``grades.csv`` is written by nbgrader's own ``CsvExportPlugin`` (one row per student and assignment).
 ``grades_by_student.csv`` and the printed table have one row per student, one column per notebook and the
-total, which is what an instructor pastes into an LMS.
+total, which is what an instructor pastes into an LMS: the CSV also carries the names, email and LMS id nbgrader
+holds for each student, a ``Points Possible`` row of maxima (as Canvas's gradebook export and import lay it out) and,
+per student, the notebooks whose written answers no person has graded yet (their score counts 0 until then).
 """
 
 from __future__ import annotations
@@ -20,8 +22,18 @@ class Cell:
 
     score: float | None   # None: not submitted
     max_score: float
-    manual_pending: bool = False   # written answers not graded by a person yet
+    manual_pending: bool = False   # written answers no person has graded yet (they count 0)
     failed: bool = False           # nbgrader could not grade it (see the problems list)
+
+
+@dataclass(frozen=True)
+class Person:
+    """What nbgrader's gradebook holds about a student besides the id (empty where it holds nothing)."""
+
+    first_name: str = ""
+    last_name: str = ""
+    email: str = ""
+    lms_user_id: str = ""
 
 
 @dataclass
@@ -29,6 +41,7 @@ class Table:
     notebooks: list[str]
     max_scores: dict[str, float]
     rows: dict[str, dict[str, Cell]] = field(default_factory=dict)
+    people: dict[str, Person] = field(default_factory=dict)
 
     def total(self, student: str) -> float:
         return sum(c.score or 0.0 for c in self.rows[student].values())
@@ -55,13 +68,23 @@ def read_table(root: Path, db_url: str | None = None, failed: set[tuple[str, str
             except MissingEntry:  # added to solutions/ since the last grading: nobody has a score in it yet
                 continue
         # A student whose only notebook could not be read never reached the gradebook; list them anyway.
-        for student in sorted({s.id for s in gb.students} | {student for student, _ in failed}):
+        known = {s.id: s for s in gb.students}
+        for student in sorted(set(known) | {student for student, _ in failed}):
+            if student in known:
+                s = known[student]
+                table.people[student] = Person(s.first_name or "", s.last_name or "", s.email or "",
+                                               s.lms_user_id or "")
             row = {}
             for a in assignments:
                 for nb in a.notebooks:
                     try:
                         sub = gb.find_submission_notebook(nb, a.name, student)
-                        cell = Cell(sub.score, sub.max_score, sub.needs_manual_grade, (student, a.name) in failed)
+                        # Waiting for a person: a written answer with no score at all. nbgrader also flags an answer
+                        # graded by hand and then autograded again (needs_manual_grade, "to review"); its manual
+                        # score stands, so it is not waiting.
+                        waiting = sub.needs_manual_grade and any(
+                            g.auto_score is None and g.manual_score is None for g in sub.grades)
+                        cell = Cell(sub.score, sub.max_score, waiting, (student, a.name) in failed)
                     except MissingEntry:
                         cell = Cell(None, table.max_scores.get(nb, 0.0), failed=(student, a.name) in failed)
                     row[nb] = cell
@@ -115,6 +138,11 @@ def format_table(table: Table, notes: dict[str, str] | None = None) -> str:
     return "\n".join(out + legend)
 
 
+def _text_cell(text: str) -> str:
+    """A name or email as a spreadsheet shows it, never as a formula (a leading = + - @ is quoted with ')."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 def write_csvs(table: Table, root: Path, db_url: str | None = None) -> tuple[Path, Path]:
     """nbgrader's ``grades.csv`` and the one-row-per-student ``grades_by_student.csv`` in ``root``."""
     from nbgrader.api import Gradebook
@@ -127,9 +155,16 @@ def write_csvs(table: Table, root: Path, db_url: str | None = None) -> tuple[Pat
     wide_csv = root / "grades_by_student.csv"
     with wide_csv.open("w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["student", *table.notebooks, "total", "max_total"])
+        writer.writerow(["student", "first_name", "last_name", "email", "lms_user_id", *table.notebooks, "total",
+                         "max_total", "awaiting_a_person"])
+        writer.writerow(["Points Possible", "", "", "", "",
+                         *(f"{table.max_scores.get(nb, 0.0):g}" for nb in table.notebooks), f"{table.max_total:g}",
+                         f"{table.max_total:g}", ""])
         for student, row in table.rows.items():
-            writer.writerow([student, *(("" if row[nb].score is None else f"{row[nb].score:g}")
-                                        for nb in table.notebooks),
-                             f"{table.total(student):g}", f"{table.max_total:g}"])
+            person = table.people.get(student, Person())
+            writer.writerow([student, *map(_text_cell, (person.first_name, person.last_name, person.email,
+                                                        person.lms_user_id)),
+                             *(("" if row[nb].score is None else f"{row[nb].score:g}") for nb in table.notebooks),
+                             f"{table.total(student):g}", f"{table.max_total:g}",
+                             ";".join(nb for nb in table.notebooks if row[nb].manual_pending)])
     return long_csv, wide_csv
