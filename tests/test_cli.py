@@ -151,23 +151,41 @@ def test_autograde_a_folder_into_a_gradebook_of_your_choice(tmp_path: Path) -> N
     assert again.returncode == 0 and page.is_file(), again.stdout + again.stderr
 
 
+def _validated(output: str, paths: list[Path]) -> dict[Path, str]:
+    """What `nbgrader validate a.ipynb b.ipynb …` printed for each notebook, from its stdout and stderr in order: the
+    validator logs ``Validating '<absolute path>'`` before each notebook and prints its verdict after it."""
+    heads = list(re.finditer(r"^\[ValidateApp \| INFO\] Validating '(.+)'$", output, re.MULTILINE))
+    assert [m.group(1) for m in heads] == [os.path.abspath(p) for p in paths], f"one validation per notebook:\n{output}"
+    ends = [m.start() for m in heads[1:]] + [len(output)]
+    return {path: output[m.start():end] for path, m, end in zip(paths, heads, ends, strict=True)}
+
+
 def test_nbgrader_validate_accepts_a_completed_student_notebook(tmp_path: Path) -> None:
-    """What a student's Validate button runs: the release, answers filled in, without hidden tests."""
+    """What a student's Validate button runs: the release, answers filled in, without hidden tests. nbgrader's
+    validate loops over its arguments, so each core's process validates several notebooks, each in a folder of its
+    own; every notebook's verdict is read and asserted on its own."""
     from grader.grading.engine import default_jobs
     from grader.samples.submissions import fill, write_notebook
 
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+           "PYTHONUNBUFFERED": "1"}   # the verdicts (stdout) and the log lines naming each notebook (stderr) in order
 
-    def validate(path: Path) -> subprocess.CompletedProcess:
-        return subprocess.run([str(Path(sys.executable).parent / "nbgrader"), "validate", str(path)],
-                              cwd=path.parent, env=env, capture_output=True, text=True, timeout=300)
+    def validate(paths: list[Path]) -> dict[Path, str]:
+        result = subprocess.run([str(Path(sys.executable).parent / "nbgrader"), "validate", *map(str, paths)],
+                                cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                timeout=300 * len(paths))
+        assert result.returncode == 0, result.stdout
+        return _validated(result.stdout, paths)
 
     paths = [write_notebook(fill(assignment, notebook), tmp_path / notebook / f"{notebook}.ipynb")
              for assignment in graded_assignments() for notebook in assignment.notebooks]
-    with ThreadPoolExecutor(default_jobs()) as pool:   # one notebook per core at a time, each in a folder of its own
-        for path, result in zip(paths, pool.map(validate, paths), strict=True):
-            assert "Success! Your notebook passes all the tests." in result.stdout, (
-                f"{path.name}: {result.stdout}{result.stderr}")
+    jobs = default_jobs()
+    with ThreadPoolExecutor(jobs) as pool:   # one process per core, each validating every jobs-th notebook in turn
+        chunks = [chunk for chunk in (paths[i::jobs] for i in range(jobs)) if chunk]
+        outputs = {path: out for chunk in pool.map(validate, chunks) for path, out in chunk.items()}
+    assert sorted(outputs) == sorted(paths)
+    for path in paths:
+        assert outputs[path].count("Success! Your notebook passes all the tests.") == 1, f"{path.name}: {outputs[path]}"
 
 
 def test_demo_flags_the_hostile_student_in_the_integrity_report(demo: tuple[subprocess.CompletedProcess, Path]
