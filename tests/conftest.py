@@ -13,15 +13,12 @@ the same code does; the tests of ``release`` and of the command line still gener
 The grader keeps templates for every workspace of the machine in ``$XDG_CACHE_HOME``; the session points it at a
 folder of its own (:func:`pytest_configure`), so no test reads or writes the user's cache, and the session's first
 workspace generates the template every later one (in process or on the command line) copies.
-
-``release_check`` runs ``python -m grader release --check`` once for the two tests that read it.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,7 +32,7 @@ from grader.grading.fingerprint import fingerprint, manifest
 from grader.project import Assignment, default_db_url, graded_assignments, notebook_index
 from grader.samples.mutants import Mutant, all_mutants, by_name
 from grader.samples.submissions import fill, write_notebook
-from tests.helpers import cell_grades, run_grader
+from tests.helpers import cell_grades
 
 SOLUTION = "solution"
 RELEASE = "release"
@@ -202,9 +199,3 @@ def graded_sample(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
     assert all(o.ok for o in outcomes), [o.problem for o in outcomes if not o.ok]
     return GradedClass(root, outcomes)
 
-
-@pytest.fixture(scope="session")
-def release_check() -> subprocess.CompletedProcess:
-    """``python -m grader release --check``, once: nbgrader regenerates the release from solutions/ into a copy of
-    course/ and the command says whether anything changed."""
-    return run_grader("release", "--check")

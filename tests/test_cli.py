@@ -121,12 +121,6 @@ def test_autograde_of_a_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     assert "does not exist" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_release_check_reports_up_to_date(release_check: subprocess.CompletedProcess) -> None:
-    result = release_check   # `grader release --check`, run once per session (tests/test_release.py reads it too)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "up to date" in result.stdout
-
-
 def test_autograde_a_folder_into_a_gradebook_of_your_choice(tmp_path: Path) -> None:
     """nbgrader's folder layout in, `--db` with another SQLAlchemy URL, one worker, one student of two."""
     from grader.samples.submissions import fill, write_notebook

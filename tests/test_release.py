@@ -14,19 +14,34 @@ import pytest
 
 from grader.project import COURSE, SOLUTIONS, assignments
 from grader.samples.submissions import solution_source
-from tests.helpers import all_notebooks, nbgrader_meta
+from tests.helpers import all_notebooks, nbgrader_meta, run_grader
 
 STUDENT_IMPORTS = {"numpy", "torch", "matplotlib"} | set(sys.stdlib_module_names)
 COURSE_NOTEBOOKS = sorted(COURSE.glob("*/*.ipynb"))
 SOLUTION_NOTEBOOKS = sorted(SOLUTIONS.glob("*/*.ipynb"))
 
 
+@pytest.fixture(scope="module")
+def release_check() -> subprocess.CompletedProcess:
+    """``python -m grader release --check``, once for the two tests that read it (both in this file, so that
+    pytest-xdist runs them in one worker, tests/conftest.py): nbgrader regenerates the release from solutions/ into a
+    copy of course/ and the command says whether anything changed."""
+    return run_grader("release", "--check")
+
+
 def test_course_equals_a_fresh_release(release_check: subprocess.CompletedProcess) -> None:
     """`release --check` regenerates the release into a copy of course/ with ``grader.commands.release.release``
-    and exits 1 naming what changed (run once per session, shared with tests/test_cli.py)."""
+    and exits 1 naming what changed."""
     assert release_check.returncode == 0, (
         f"course/ differs from a fresh `python -m grader release`: {release_check.stdout}{release_check.stderr[-2000:]}"
         " — regenerate it")
+
+
+def test_release_check_reports_up_to_date(release_check: subprocess.CompletedProcess) -> None:
+    """The command line: `python -m grader release --check`, in a subprocess, says so when nothing changed."""
+    result = release_check
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "up to date" in result.stdout
 
 
 def test_every_assignment_is_released() -> None:
