@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import inspect
 import json
 import os
 import subprocess
@@ -149,12 +150,7 @@ def test_the_generated_python_is_ruff_clean_and_content_imports_only_content(rep
             assert not grader_imports_outside((repo / path).read_text(encoding="utf-8"), "grader.content"), path
 
 
-def _snapshot(repo: Path) -> dict[str, str]:
-    return {str(p.relative_to(repo)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
-            for folder in ("grader", "solutions") for p in (repo / folder).rglob("*") if "__pycache__" not in p.parts}
-
-
-@pytest.mark.parametrize(("args", "says"), [
+REFUSALS = [  # (arguments, what the message says)
     ([NEW, "near_rows"], "exists already"),                  # scaffolded a moment ago
     (["09", "check_ids"], "exists already"),                  # an exercise of another notebook
     (["09", "one_hot_hidden"], "exists already"),             # a grade id elsewhere
@@ -175,10 +171,85 @@ def _snapshot(repo: Path) -> dict[str, str]:
     (["08_bpe\n", "merge", "--module", "bpe"], "not a notebook"),                    # a name ending in a newline
     (["01", "merge", "--module", "tied"], "drop --module tied"),
     (["10_bpe", "merge", "--module", "lookup"], "holds the hidden tests of 01_lookup"),
-], ids=lambda v: " ".join(v) if isinstance(v, list) else None)
-def test_a_refusal_says_why_exits_2_and_writes_nothing(repo: Path, args: list[str], says: str) -> None:
-    before = _snapshot(repo)
-    done = _run(repo, "-m", "grader", "new-exercise", *args)
-    assert done.returncode == 2, (done.returncode, done.stdout, done.stderr[-1500:])
-    assert done.stderr.startswith("error: ") and says in done.stderr and "Traceback" not in done.stderr, done.stderr
-    assert _snapshot(repo) == before, "a refused new-exercise wrote or removed files"
+]
+# Also run as written, `python -m grader new-exercise …` in a process of its own, and compared with the probe's run.
+AS_WRITTEN = ([NEW, "near_rows"], ["10", "merge"])
+
+# Every refusal in one process of the copy: `grader.cli.main(["new-exercise", *args])`, what `python -m grader` runs,
+# each in a child forked after the imports (so no case sees another's state, and none pays for Python, nbformat and
+# torch again), with its own stdout and stderr; the repository's snapshot (_snapshot, below) before and after each.
+# What the imports print would begin every refusal's stderr in a process of its own: the probe's stderr is nothing.
+REFUSAL_PROBE = """
+import json, os, sys, tempfile, traceback
+from pathlib import Path
+
+import grader.cli, grader.commands.new_exercise, grader.integrity.recheck, grader.samples.mutants  # noqa
+
+{snapshot}
+
+def refuse(argv):
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        sys.stdout.flush()   # nothing of this process's buffers in the child's output
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            os.dup2(out.fileno(), 1)
+            os.dup2(err.fileno(), 2)
+            try:
+                code = grader.cli.main(["new-exercise", *argv])
+            except SystemExit as exit:   # what the interpreter makes of one (argparse's errors)
+                code = exit.code if isinstance(exit.code, int) else 0 if exit.code is None else 1
+                if code == 1 and not isinstance(exit.code, int):
+                    print(exit.code, file=sys.stderr)
+            except BaseException:
+                traceback.print_exc()
+                code = 1
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+        code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+        out.seek(0)
+        err.seek(0)
+        return code, out.read().decode(), err.read().decode()
+
+results = []
+for argv in json.loads(sys.argv[1]):
+    before = _snapshot(Path.cwd())
+    code, out, err = refuse(argv)
+    after = _snapshot(Path.cwd())
+    changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    results.append({{"returncode": code, "stdout": out, "stderr": err, "changed": changed}})
+print(json.dumps(results))
+"""
+
+
+def _snapshot(repo: Path) -> dict[str, str]:
+    return {str(p.relative_to(repo)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
+            for folder in ("grader", "solutions") for p in (repo / folder).rglob("*") if "__pycache__" not in p.parts}
+
+
+@pytest.fixture(scope="module")
+def refusals(repo: Path) -> dict[tuple[str, ...], dict]:
+    """args -> {returncode, stdout, stderr, changed}: every case of REFUSALS, refused by the copy's own grader."""
+    probe = REFUSAL_PROBE.format(snapshot="import hashlib\n\n" + inspect.getsource(_snapshot))
+    done = _run(repo, "-c", probe, json.dumps([args for args, _ in REFUSALS]))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert not done.stderr, f"importing grader.cli, new_exercise, the re-check or the mutants printed: {done.stderr}"
+    results = json.loads(done.stdout.strip().splitlines()[-1])
+    return {tuple(args): result for (args, _), result in zip(REFUSALS, results, strict=True)}
+
+
+@pytest.mark.parametrize(("args", "says"), REFUSALS, ids=lambda v: " ".join(v) if isinstance(v, list) else None)
+def test_a_refusal_says_why_exits_2_and_writes_nothing(repo: Path, refusals: dict[tuple[str, ...], dict],
+                                                       args: list[str], says: str) -> None:
+    done = refusals[tuple(args)]
+    if args in AS_WRITTEN:
+        before = _snapshot(repo)
+        ran = _run(repo, "-m", "grader", "new-exercise", *args)
+        assert _snapshot(repo) == before, "a refused `python -m grader new-exercise` wrote or removed files"
+        assert (ran.returncode, ran.stdout, ran.stderr) == (done["returncode"], done["stdout"], done["stderr"]), (
+            f"`python -m grader new-exercise` and grader.cli.main disagree: {ran!r} against {done!r}")
+    assert done["returncode"] == 2, done
+    stderr = done["stderr"]
+    assert stderr.startswith("error: ") and says in stderr and "Traceback" not in stderr, stderr
+    assert not done["changed"], f"a refused new-exercise wrote or removed files: {done['changed']}"
