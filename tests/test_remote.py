@@ -152,6 +152,18 @@ STUDENT = textwrap.dedent('''
         return torch.rand(n), np.random.rand(n)
 
 
+    class DrawsInBackward(torch.autograd.Function):   # its backward moves the generators: no reply reports it
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, grad):
+            torch.rand(5)
+            np.random.rand(5)
+            return grad * 2
+
+
     def objects_left_to_the_collector():
         import gc
         return gc.get_freeze_count(), len(gc.get_objects())
@@ -379,6 +391,66 @@ def test_the_random_generators_go_on_across_the_sandbox_as_in_one_process(sessio
     np.testing.assert_array_equal(remote_n, local_n)
     torch.testing.assert_close(after_t, torch.rand(2))
     np.testing.assert_array_equal(after_n, np.random.rand(2))
+
+
+def test_what_a_backward_draws_over_there_does_not_move_the_next_calls_generators(session: Session) -> None:
+    """The generators cross with a call and its reply; a request whose reply does not report them (a backward) may
+    have moved them over there: the next call starts from the grader's again, as every call always did."""
+    import numpy as np
+
+    torch.manual_seed(11)
+    np.random.seed(11)
+    x = torch.ones(3, requires_grad=True)
+    session.subject("DrawsInBackward").apply(x).sum().backward()
+    torch.testing.assert_close(x.grad, torch.full((3,), 2.0))
+    remote_t, remote_n = session.subject("draw")(4)
+    torch.manual_seed(11)
+    np.random.seed(11)
+    torch.testing.assert_close(remote_t, torch.rand(4))
+    np.testing.assert_array_equal(remote_n, np.random.rand(4))
+
+
+def test_the_generators_are_sent_unless_the_sandbox_reported_the_same_in_its_last_reply() -> None:
+    """A call sends the grader's generators, except right after a reply that reported them (and was taken) with
+    nothing drawn here since; a reply whose generators do not decode, or a request that reports none, means they
+    are sent again."""
+    from grader.integrity.stand_ins import _rng_states
+    from grader.sandboxed.subject import Codec
+    from grader.sandboxed.wire import receive
+
+    ours, theirs = socket.socketpair()
+    good = {"value": Codec().dump(1)}
+    replies = [{"kind": "callable"}, {**good, **_rng_states()}, {**good, **_rng_states()}, {**good, **_rng_states()},
+               {**good, "torch_rng": "not a state", "numpy_rng": {"t": "nd"}}, {**good, **_rng_states()},
+               {"defined": False}, {**good, **_rng_states()}]
+    received = []
+
+    def subject() -> None:
+        send(theirs, {"ready": True, **_rng_states()})
+        for reply in replies:
+            received.append(receive(theirs, time.monotonic() + 10))
+            send(theirs, reply)
+
+    thread = threading.Thread(target=subject, daemon=True)
+    thread.start()
+    session = Session(ours, time.monotonic() + 10)
+    try:
+        with recheck.rng_kept():
+            f = session.subject("f")   # a probe: nothing known of the generators over there after it
+            f()                        # sent; the reply's are taken
+            f()                        # both hold the same: not sent
+            torch.rand(1)
+            f()                        # drawn here since: sent
+            f()                        # its reply's generators do not decode
+            f()                        # so they are sent again
+            session.subject("g")       # another probe
+            f()                        # sent
+        thread.join(10)
+        sent = [("torch_rng" in m, "numpy_rng" in m) for m in received[1:] if "fn" in m]
+        assert sent == [(True, True), (False, False), (True, True), (False, False), (True, True), (True, True)], sent
+    finally:
+        session.close()
+        theirs.close()
 
 
 HONEST_ODDITIES = [

@@ -215,6 +215,9 @@ class Session:
         self.pids: dict[int, int] = {}                             # id(parameter) -> pid
         self.remote_names: dict[str, str] = {}                     # class path -> its name in the student's cells
         self.classes: dict[str, type] = {}
+        # The random generators both processes hold (as _rng_raw gives them), known only from a reply that reported
+        # the sandbox's and was taken here, until the next request: a request sends the grader's only if they differ.
+        self.rng_shared: tuple[torch.Tensor, tuple] | None = None
         self._hello(conn, min(deadline, start_deadline or deadline))
 
     def _hello(self, conn: socket.socket, deadline: float) -> None:
@@ -231,7 +234,7 @@ class Session:
             return
         self.conn = conn
         # The notebook starts from a fresh process's random generators, whoever was graded before on this worker.
-        _take_rng_states(hello)
+        self._take_rng(hello)
 
     # -------------------------------------------------------------------------------------------- what tests receive
 
@@ -251,10 +254,10 @@ class Session:
         run for what they define only, the generators here untouched). A process that does not come back in time is
         lost: every later request fails, and its tests are unverified."""
         if cells:
-            reply = self._request({"run": cells, "rng": rng, **(_rng_states() if rng else {})}, "the student cells",
-                                  seconds=cell_seconds * len(cells) + 5)
+            reply = self._request({"run": cells, "rng": rng, **(self._rng_to_send() if rng else {})},
+                                  "the student cells", seconds=cell_seconds * len(cells) + 5)
             if rng:
-                _take_rng_states(reply)
+                self._take_rng(reply)
             with contextlib.suppress(Exception):
                 self.default_dtype = _default_dtype(reply.get("default_dtype"))
 
@@ -340,9 +343,9 @@ class Session:
         leaves = leaves + self.codec.leaves
         wrt = self._trainable(target, args, kwargs)
         message = {**target, "args": encoded_args, "kwargs": encoded_kwargs, "grad": grad, "sync": self._changed(),
-                   "wrt": [pid for pid, _ in wrt], **_rng_states()}
+                   "wrt": [pid for pid, _ in wrt], **self._rng_to_send()}
         reply = self._request(message, label)
-        _take_rng_states(reply)
+        self._take_rng(reply)
         _write_back(args, reply.get("args_after") or [])
         _warn_again(reply.get("warnings"))
         if isinstance(reply.get("stderr"), str) and reply["stderr"]:
@@ -398,6 +401,7 @@ class Session:
         late or malformed reply ends the session (every later request fails at once)."""
         if self.conn is None:
             raise RemoteError(f"not re-checked: {self.lost}")
+        self.rng_shared = None   # whatever it runs over there may move the generators there, unreported
         deadline = min(time.monotonic() + (seconds or self.call_seconds), self.deadline)
         try:
             self.conn.settimeout(max(0.001, deadline - time.monotonic()))
@@ -416,6 +420,19 @@ class Session:
         if "error" in reply:
             raise RuntimeError(f"re-check protocol: {reply['error']}")
         return reply
+
+    def _rng_to_send(self) -> dict[str, Any]:
+        """The grader's random generators for the student's code over there to start from; nothing when the sandbox
+        is known to hold the same already (its last reply reported them, they were taken here, nothing has drawn
+        from them here since, and no request went there after that reply)."""
+        now = _rng_raw()
+        if self.rng_shared is not None and _same_rng(self.rng_shared, now):
+            return {}
+        return _rng_states(now)
+
+    def _take_rng(self, reply: dict[str, Any]) -> None:
+        """Go on from the sandbox's generators; both processes hold the same only if both were taken."""
+        self.rng_shared = _rng_raw() if _take_rng_states(reply) else None
 
     def close(self) -> None:
         if self.conn is not None:
@@ -440,17 +457,35 @@ def _default_dtype(name: Any) -> torch.dtype:
     return dtype
 
 
-def _rng_states() -> dict[str, Any]:
-    """torch's and numpy's global random generators here, for the student's code over there to start from."""
-    return {"torch_rng": Codec().dump(torch.get_rng_state()), "numpy_rng": Codec().dump(np.random.get_state())}
+def _rng_raw() -> tuple[torch.Tensor, tuple]:
+    """torch's and numpy's global random generators here: (torch's state, a uint8 tensor; numpy's state tuple)."""
+    return torch.get_rng_state(), np.random.get_state()
 
 
-def _take_rng_states(reply: dict[str, Any]) -> None:
-    """The generators go on from where the student's code left them, as they would in the kernel."""
+def _same_rng(a: tuple[torch.Tensor, tuple], b: tuple[torch.Tensor, tuple]) -> bool:
+    (torch_a, (kind_a, keys_a, *rest_a)), (torch_b, (kind_b, keys_b, *rest_b)) = a, b
+    return (torch.equal(torch_a, torch_b) and kind_a == kind_b and np.array_equal(keys_a, keys_b)
+            and rest_a == rest_b)
+
+
+def _rng_states(raw: tuple[torch.Tensor, tuple] | None = None) -> dict[str, Any]:
+    """torch's and numpy's global random generators here (or ``raw``), for the student's code over there to start
+    from."""
+    torch_state, numpy_state = raw or _rng_raw()
+    return {"torch_rng": Codec().dump(torch_state), "numpy_rng": Codec().dump(numpy_state)}
+
+
+def _take_rng_states(reply: dict[str, Any]) -> bool:
+    """The generators go on from where the student's code left them, as they would in the kernel; whether both
+    were taken (a reply without them, or with what does not decode, leaves the generators here as they were)."""
+    taken = 0
     with contextlib.suppress(Exception):
         torch.set_rng_state(Codec().load(reply["torch_rng"]))
+        taken += 1
     with contextlib.suppress(Exception):
         np.random.set_state(Codec().load(reply["numpy_rng"]))
+        taken += 1
+    return taken == 2
 
 
 def _snapshot(param: nn.Parameter) -> torch.Tensor:
