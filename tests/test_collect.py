@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import zipfile
 from pathlib import Path
 
@@ -161,15 +162,19 @@ def test_paths_are_resolved_where_they_enter(tmp_path: Path, monkeypatch: pytest
 
 
 def test_a_submission_is_kept_only_for_the_same_gradebook_sandbox_and_code(tmp_path: Path) -> None:
-    """The incremental plan: unchanged bytes are not enough when the gradebook, the limits or the code changed, or
-    when the gradebook it was recorded in has been deleted."""
+    """The incremental plan: unchanged bytes are not enough when the gradebook, the limits or the code changed, when
+    the gradebook it was recorded in has been deleted, or when its autograded notebook is not the one the grader
+    wrote (graded again by something else since)."""
+    from grader.grading import written
     from grader.grading.engine import Plan, _save_state
     from grader.grading.sandbox import Isolation, Limits
 
     root = tmp_path / "ws"
     (root / "submitted" / "ada" / "01_lookup").mkdir(parents=True)
     (root / "submitted" / "ada" / "01_lookup" / "01_lookup.ipynb").write_bytes(NB)
-    (root / "autograded" / "ada" / "01_lookup").mkdir(parents=True)
+    autograded = root / "autograded" / "ada" / "01_lookup"
+    autograded.mkdir(parents=True)
+    (autograded / "01_lookup.ipynb").write_bytes(NB + b"graded")
     db = root / "gradebook.db"
     db.write_bytes(b"")
     url = f"sqlite:///{db}"
@@ -177,7 +182,17 @@ def test_a_submission_is_kept_only_for_the_same_gradebook_sandbox_and_code(tmp_p
     first = Plan.make(root, pairs, "code-1", False, url, Isolation())
     assert [t.student for t in first.todo] == ["ada"]
     _save_state(root, {"ada/01_lookup": first.keys["ada/01_lookup"]})
+    assert Plan.make(root, pairs, "code-1", False, url, Isolation()).todo, "kept with no record of what was written"
+    _save_state(root, {"ada/01_lookup": first.keys["ada/01_lookup"],
+                       "ada/01_lookup autograded": written.record(autograded)})
     assert Plan.make(root, pairs, "code-1", False, url, Isolation()).kept, "an unchanged submission was not kept"
+    os.utime(autograded / "01_lookup.ipynb", ns=(1, 1))     # the same bytes at another time (a copy): still ours
+    assert Plan.make(root, pairs, "code-1", False, url, Isolation()).kept, "the same bytes were not taken as ours"
+    (autograded / "01_lookup.ipynb").write_bytes(NB + b"graded by someone else")
+    rewritten = Plan.make(root, pairs, "code-1", False, url, Isolation())
+    assert rewritten.todo and rewritten.overwritten == ["ada/01_lookup"], "a rewritten autograded notebook was kept"
+    (autograded / "01_lookup.ipynb").write_bytes(NB + b"graded")
+    assert Plan.make(root, pairs, "code-1", False, url, Isolation()).kept
     for changed in (Plan.make(root, pairs, "code-2", False, url, Isolation()),
                     Plan.make(root, pairs, "code-1", False, f"sqlite:///{tmp_path / 'other.db'}", Isolation()),
                     Plan.make(root, pairs, "code-1", False, url, Isolation(limits=Limits(memory=2 * 1024**3))),

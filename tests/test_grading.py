@@ -145,12 +145,16 @@ def test_grades_export(graded_class: GradedClass) -> None:
 
     table = read_table(graded_class.root)
     long_csv, wide_csv = write_csvs(table, graded_class.root)
-    header, *rows = wide_csv.read_text().splitlines()
-    assert header.split(",")[:1] == ["student"] and header.split(",")[-2:] == ["total", "max_total"]
-    assert len(rows) == len(table.rows)
-    solution_row = next(r for r in rows if r.startswith(f"{SOLUTION},")).split(",")
+    with wide_csv.open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        columns, (maxima, *rows) = reader.fieldnames, list(reader)
+    assert columns == ["student", "first_name", "last_name", "email", "lms_user_id", *NOTEBOOKS, "total",
+                       "max_total", "awaiting_a_person"]
+    assert maxima["student"] == "Points Possible" and float(maxima["total"]) == pytest.approx(table.max_total)
+    assert [r["student"] for r in rows] == list(table.rows)
+    [solution_row] = [r for r in rows if r["student"] == SOLUTION]
     earned = sum(score or 0 for nb in NOTEBOOKS for score, _ in graded_class.grades(SOLUTION, nb).values())
-    assert float(solution_row[-2]) == pytest.approx(earned)
+    assert float(solution_row["total"]) == pytest.approx(earned)
     assert "student_id" in long_csv.read_text().splitlines()[0]
     text = format_table(table)
     assert re.search(rf"^{RELEASE}\s+0/", text, re.M), text
