@@ -195,6 +195,41 @@ def load_config(root: Path, db_url: str | None = None) -> Config:
     return config
 
 
+WORKSPACE_CONFIG_MARK = "# Written by `python -m grader autograde`"
+
+
+def write_workspace_config(root: Path, db_url: str | None = None) -> str | None:
+    """Make the workspace ``root`` a complete nbgrader course: its own ``nbgrader_config.py``, read by formgrader
+    (``cd ROOT && jupyter lab``) and by nbgrader's commands run there — the course's configuration (so feedback never
+    shows hidden-test source), the course's solutions as nbgrader's source, the workspace's release and gradebook, and
+    nbgrader's own autograde refused (:mod:`grader.compat.guard`). A file the grader did not write is left alone;
+    the note returned says what it lacks."""
+    path = resolve_path(root) / "nbgrader_config.py"
+    if path.exists() and not path.read_text(errors="replace").startswith(WORKSPACE_CONFIG_MARK):
+        return (f"{path} is not the grader's, so it is left as it is: for formgrader and nbgrader's commands there "
+                f"to give feedback without hidden tests and to refuse grading around the sandbox, add "
+                f"`load_subconfig({str(CONFIG_FILE)!r})` and the lines of a workspace config (README).")
+    url = gradebook_url(root, db_url)
+    db_line = (f"c.CourseDirectory.db_url = {url!r}" if url.startswith("sqlite") else
+               f"# c.CourseDirectory.db_url = {without_password(url)!r}   (add the password nbgrader needs)")
+    path.write_text(f"""{WORKSPACE_CONFIG_MARK}, and again on every run while this first line is here.
+# This class workspace as an nbgrader course, for formgrader (`cd ROOT && jupyter lab`) and nbgrader's commands
+# run here; the grader itself reads only the course's configuration.
+c = get_config()  # noqa: F821
+load_subconfig({str(CONFIG_FILE)!r})  # noqa: F821 -- the course's configuration: feedback without hidden tests
+c.CourseDirectory.root = {str(resolve_path(root))!r}
+c.CourseDirectory.source_directory = {str(SOLUTIONS)!r}
+c.CourseDirectory.release_directory = "release"
+{db_line}
+# nbgrader's own autograde (formgrader's Autograde button, `nbgrader autograde`) would grade without the sandbox and
+# the re-check: it refuses, saying what to run instead.
+c.Autograde.sanitize_preprocessors = ["grader.compat.guard.UseTheGrader"]
+c.Autograde.autograde_preprocessors = ["grader.compat.guard.UseTheGrader"]
+c.UseTheGrader.root = {str(resolve_path(root))!r}
+""")
+    return None
+
+
 def make_api(root: Path, db_url: str | None = None, kernel_ipc_dir: Path | None = None,
              kernel_name: str | None = None, cell_timeout: int | None = None,
              hidden_tests_outside: bool = False) -> NbGraderAPI:

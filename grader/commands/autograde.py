@@ -14,6 +14,7 @@ from grader.project import (
     resolve_path,
     say,
     without_password,
+    write_workspace_config,
 )
 
 
@@ -57,6 +58,9 @@ def grade_and_report(
         executor = DaskExecutor(dask, jobs=jobs, warm=warm, isolation=isolation)
     outcomes = autograde(root, db_url=db_url, jobs=jobs, students=students, progress=say, warm=warm, force=force,
                          executor=executor, isolation=isolation)
+    note = write_workspace_config(root, db_url)   # formgrader and nbgrader's commands in the workspace
+    if note:
+        say(f"note: {note}")
     failed = {(o.student, o.assignment) for o in outcomes if not o.ok}
     table = read_table(root, db_url, failed)
     long_csv, wide_csv = write_csvs(table, root, db_url)
