@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from grader.commands.export import grade_rows
-from grader.project import WORKSPACE_CONFIG_MARK, default_db_url, graded_assignments
+from grader.project import REPO, WORKSPACE_CONFIG_MARK, default_db_url, graded_assignments
 from grader.samples.submissions import fill, write_notebook
 from tests.helpers import run_grader
 
@@ -58,6 +58,10 @@ def test_a_graded_workspace_is_an_nbgrader_course_that_refuses_grading_around_th
     said = refused.stdout + refused.stderr
     assert refused.returncode != 0 and f"python -m grader autograde --root {workspace}" in said, said[-3000:]
     assert grade_rows(default_db_url(workspace)) == grades, "nbgrader's own autograde changed the gradebook"
+    elsewhere = _in(REPO, "-m", "nbgrader", "autograde", NOTEBOOK, "--force", f"--CourseDirectory.root={workspace}")
+    said = elsewhere.stdout + elsewhere.stderr   # from the repository, pointed at the workspace: refused too
+    assert elsewhere.returncode != 0 and f"python -m grader autograde --root {workspace}" in said, said[-3000:]
+    assert grade_rows(default_db_url(workspace)) == grades
 
     # nbgrader removed ada's autograded folder as it failed: the grader's next run notices and grades her again
     again = run_grader("autograde", "--root", str(workspace))
