@@ -13,6 +13,7 @@ import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader.integrity.report import spreadsheet_safe
 from grader.project import gradebook_url, graded_assignments, resolve_path
 
 
@@ -138,11 +139,6 @@ def format_table(table: Table, notes: dict[str, str] | None = None) -> str:
     return "\n".join(out + legend)
 
 
-def _text_cell(text: str) -> str:
-    """A name or email as a spreadsheet shows it, never as a formula (a leading = + - @ is quoted with ')."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 def write_csvs(table: Table, root: Path, db_url: str | None = None) -> tuple[Path, Path]:
     """nbgrader's ``grades.csv`` and the one-row-per-student ``grades_by_student.csv`` in ``root``."""
     from nbgrader.api import Gradebook
@@ -162,7 +158,7 @@ def write_csvs(table: Table, root: Path, db_url: str | None = None) -> tuple[Pat
                          f"{table.max_total:g}", ""])
         for student, row in table.rows.items():
             person = table.people.get(student, Person())
-            writer.writerow([student, *map(_text_cell, (person.first_name, person.last_name, person.email,
+            writer.writerow([student, *map(spreadsheet_safe, (person.first_name, person.last_name, person.email,
                                                         person.lms_user_id)),
                              *(("" if row[nb].score is None else f"{row[nb].score:g}") for nb in table.notebooks),
                              f"{table.total(student):g}", f"{table.max_total:g}",
