@@ -16,7 +16,7 @@ import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from grader import cells as cells_
 
@@ -38,6 +38,14 @@ STUDENT_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,99}$")
 # reads both from feedback/. Each is a line of text; more than this many bytes is not one of them.
 EXCHANGE_FILES = ("timestamp.txt", "submission_secret.txt")
 MAX_EXCHANGE_FILE_BYTES = 1024
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A CSV cell a spreadsheet shows as text: a string that would start a formula (= + - @, tab, CR) gets a leading
+    apostrophe (student text in the integrity CSV, names and emails in the grades)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
 
 
 class GraderError(Exception):

@@ -13,8 +13,7 @@ import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader.integrity.report import spreadsheet_safe
-from grader.project import gradebook_url, graded_assignments, resolve_path
+from grader.project import gradebook_url, graded_assignments, resolve_path, spreadsheet_safe
 
 
 @dataclass(frozen=True)

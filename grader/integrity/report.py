@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.integrity.recheck import Verdict, loads
+from grader.project import spreadsheet_safe  # reasons quote what the student's code raised
 
 JSON_FILE = "integrity.json"
 CSV_FILE = "integrity.csv"
@@ -23,14 +24,6 @@ UNVERIFIED = "could not be verified"
 ENVIRONMENT = "grading environment"
 COLUMNS = ("student", "assignment", "notebook", "test", "in_kernel", "out_of_process", "max_points", "status",
            "reason")
-
-
-def spreadsheet_safe(value: Any) -> Any:
-    """A CSV cell a spreadsheet shows as text: a string that would start a formula (= + - @, tab, CR) gets a leading
-    apostrophe. Reasons quote what the student's code raised, so they are the student's text."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
 
 
 class IntegrityLog:
