@@ -184,7 +184,7 @@ def test_a_submission_is_kept_only_for_the_same_gradebook_sandbox_and_code(tmp_p
     _save_state(root, {"ada/01_lookup": first.keys["ada/01_lookup"]})
     assert Plan.make(root, pairs, "code-1", False, url, Isolation()).todo, "kept with no record of what was written"
     _save_state(root, {"ada/01_lookup": first.keys["ada/01_lookup"],
-                       "ada/01_lookup autograded": written.record(autograded)})
+                       "ada/01_lookup autograded": written.record(autograded, {"01_lookup": NB + b"graded"})})
     assert Plan.make(root, pairs, "code-1", False, url, Isolation()).kept, "an unchanged submission was not kept"
     os.utime(autograded / "01_lookup.ipynb", ns=(1, 1))     # the same bytes at another time (a copy): still ours
     assert Plan.make(root, pairs, "code-1", False, url, Isolation()).kept, "the same bytes were not taken as ours"

@@ -519,7 +519,8 @@ def store_results(root: Path, db_url: str, plan: Plan, results: Iterable[Result]
                 _save_grades(db_url, task, result, config)
                 integrity.record(task.student, task.assignment, result.integrity)
                 state[slot] = plan.keys[slot]
-                state[_written_slot(slot)] = written.record(root / "autograded" / task.student / task.assignment)
+                state[_written_slot(slot)] = written.record(root / "autograded" / task.student / task.assignment,
+                                                            result.autograded)
             except Exception as err:  # a result that cannot be stored is reported like a failed grading
                 problem = f"could not store the result: {err!r}"
         if not result.ok or problem:

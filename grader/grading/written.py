@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
+from collections.abc import Mapping
 from pathlib import Path
 
 # notebook name -> [size in bytes, modification time in ns, sha256 of the bytes]
@@ -22,12 +24,13 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def record(folder: Path) -> Record:
-    """What is in ``autograded/<student>/<assignment>/`` now, notebook by notebook."""
+def record(folder: Path, notebooks: Mapping[str, bytes]) -> Record:
+    """What the grader has just written into ``autograded/<student>/<assignment>/``: ``notebooks`` (name -> the
+    bytes written, hashed here rather than read back), with the size and time the files have on disk."""
     found = {}
-    for path in sorted(folder.glob("*.ipynb")):
-        info = os.lstat(path)
-        found[path.name] = [info.st_size, info.st_mtime_ns, _sha256(path)]
+    for name, data in sorted(notebooks.items()):
+        info = os.lstat(folder / f"{name}.ipynb")
+        found[f"{name}.ipynb"] = [info.st_size, info.st_mtime_ns, hashlib.sha256(data).hexdigest()]
     return found
 
 
@@ -45,7 +48,7 @@ def still_ours(folder: Path, recorded: object) -> bool:
             return False
         path = folder / name
         info = os.lstat(path)
-        if path.is_symlink() or info.st_size != entry[0]:
+        if stat.S_ISLNK(info.st_mode) or info.st_size != entry[0]:
             return False
         if info.st_mtime_ns != entry[1] and _sha256(path) != entry[2]:
             return False
