@@ -152,6 +152,11 @@ STUDENT = textwrap.dedent('''
         return torch.rand(n), np.random.rand(n)
 
 
+    def doubles_the_first(a, b):                # changes its first argument in place, only reads its second
+        a *= 2
+        return float(b.sum())
+
+
     class DrawsInBackward(torch.autograd.Function):   # its backward moves the generators: no reply reports it
         @staticmethod
         def forward(ctx, x):
@@ -393,6 +398,35 @@ def test_the_random_generators_go_on_across_the_sandbox_as_in_one_process(sessio
     np.testing.assert_array_equal(after_n, np.random.rand(2))
 
 
+def test_a_call_that_draws_nothing_says_so_and_both_sides_go_on_alike(session: Session,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A call that draws nothing over there replies ``rng_same`` instead of both generators' states; the calls after
+    it, which then send none, still draw what one process would draw after the seed."""
+    import numpy as np
+
+    replies: list[dict] = []
+    request = session._request
+
+    def recorded(*args: object, **kwargs: object) -> dict:
+        replies.append(request(*args, **kwargs))
+        return replies[-1]
+
+    monkeypatch.setattr(session, "_request", recorded)
+    count, draw = session.subject("count_parameters"), session.subject("draw")
+    torch.manual_seed(5)
+    np.random.seed(5)
+    layer = nn.Linear(2, 3)                 # draws here
+    assert count(layer) == count(layer) == 9
+    remote_t, remote_n = draw(3)
+    assert [r.get("rng_same") for r in replies[-3:]] == [True, True, None], replies[-3:]
+    assert "torch_rng" in replies[-1] and "torch_rng" not in replies[-2]
+    torch.manual_seed(5)
+    np.random.seed(5)
+    nn.Linear(2, 3)
+    torch.testing.assert_close(remote_t, torch.rand(3))
+    np.testing.assert_array_equal(remote_n, np.random.rand(3))
+
+
 def test_what_a_backward_draws_over_there_does_not_move_the_next_calls_generators(session: Session) -> None:
     """The generators cross with a call and its reply; a request whose reply does not report them (a backward) may
     have moved them over there: the next call starts from the grader's again, as every call always did."""
@@ -412,8 +446,8 @@ def test_what_a_backward_draws_over_there_does_not_move_the_next_calls_generator
 
 def test_the_generators_are_sent_unless_the_sandbox_reported_the_same_in_its_last_reply() -> None:
     """A call sends the grader's generators, except right after a reply that reported them (and was taken) with
-    nothing drawn here since; a reply whose generators do not decode, or a request that reports none, means they
-    are sent again."""
+    nothing drawn here since, or a reply that says the call drew nothing there (``rng_same``); a reply whose
+    generators do not decode, or one that reports none, means they are sent again."""
     from grader.integrity.stand_ins import _rng_states
     from grader.sandboxed.subject import Codec
     from grader.sandboxed.wire import receive
@@ -422,7 +456,8 @@ def test_the_generators_are_sent_unless_the_sandbox_reported_the_same_in_its_las
     good = {"value": Codec().dump(1)}
     replies = [{"kind": "callable"}, {**good, **_rng_states()}, {**good, **_rng_states()}, {**good, **_rng_states()},
                {**good, "torch_rng": "not a state", "numpy_rng": {"t": "nd"}}, {**good, **_rng_states()},
-               {"defined": False}, {**good, **_rng_states()}]
+               {"defined": False}, {**good, **_rng_states()}, {**good, "rng_same": True}, good,
+               {**good, "rng_same": True}]
     received = []
 
     def subject() -> None:
@@ -445,9 +480,13 @@ def test_the_generators_are_sent_unless_the_sandbox_reported_the_same_in_its_las
             f()                        # so they are sent again
             session.subject("g")       # another probe
             f()                        # sent
+            f()                        # not sent; the reply says the call drew nothing
+            f()                        # so not sent; the reply reports nothing
+            f()                        # so they are sent
         thread.join(10)
         sent = [("torch_rng" in m, "numpy_rng" in m) for m in received[1:] if "fn" in m]
-        assert sent == [(True, True), (False, False), (True, True), (False, False), (True, True), (True, True)], sent
+        assert sent == [(True, True), (False, False), (True, True), (False, False), (True, True), (True, True),
+                        (False, False), (False, False), (True, True)], sent
     finally:
         session.close()
         theirs.close()
@@ -642,6 +681,28 @@ def test_changing_the_tests_tensor_in_place_gains_nothing(session: Session, caps
     zeros = grade_embedding_function(session.subject("ReturnsZeros"), points=2)
     cheat = grade_embedding_function(session.subject("ZeroesItsTableFirst"), points=2)
     assert cheat <= zeros < 2, (cheat, zeros, capsys.readouterr().out[-2000:])
+
+
+def test_an_argument_changed_in_place_comes_back_and_one_left_alone_does_not(session: Session,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """An array the student's function changes in place is sent back and written into the grader's (numpy and
+    torch alike); one it only reads, NaN included, is not sent back at all."""
+    import numpy as np
+
+    replies: list[dict] = []
+    request = session._request
+
+    def recorded(*args: object, **kwargs: object) -> dict:
+        replies.append(request(*args, **kwargs))
+        return replies[-1]
+
+    monkeypatch.setattr(session, "_request", recorded)
+    doubles = session.subject("doubles_the_first")
+    for a, b in ((np.arange(3.0), np.array([1.0, np.nan])), (torch.arange(3.0), torch.tensor([1.0, np.nan]))):
+        doubles(a, b)
+        assert a.tolist() == [0.0, 2.0, 4.0], "a change made in place over there must reach the grader's array"
+        after = replies[-1]["args_after"]
+        assert after[0] is not None and after[1] is None, after
 
 
 def test_a_message_that_costs_too_much_to_decode_is_refused_in_bounded_time() -> None:

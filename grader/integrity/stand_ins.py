@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from grader.sandboxed.subject import Codec, class_path, public_attribute
-from grader.sandboxed.wire import receive, send
+from grader.sandboxed.wire import receive, receive_sized, send
 
 CALL_SECONDS = 60        # one call of student code, unless the session is given the kernel's per-cell limit
 REPLY_BYTES = 32 * 1024**2      # one reply from the student's process (the course's largest are well under 1 MB)
@@ -406,8 +406,8 @@ class Session:
         try:
             self.conn.settimeout(max(0.001, deadline - time.monotonic()))
             send(self.conn, message)
-            reply = receive(self.conn, deadline, limit=min(REPLY_BYTES, self.bytes_left))
-            self.bytes_left -= _size(reply)
+            reply, size = receive_sized(self.conn, deadline, limit=min(REPLY_BYTES, self.bytes_left))
+            self.bytes_left -= size
         except (OSError, ValueError, RecursionError) as err:  # (TimeoutError is an OSError)
             reply = None
             self.lost = f"{label} did not answer in time or broke the connection ({type(err).__name__})"
@@ -431,7 +431,13 @@ class Session:
         return _rng_states(now)
 
     def _take_rng(self, reply: dict[str, Any]) -> None:
-        """Go on from the sandbox's generators; both processes hold the same only if both were taken."""
+        """Go on from the sandbox's generators; both processes hold the same only if both were taken. A call's
+        reply may say instead that the call drew nothing (``rng_same``): the sandbox holds what it started the call
+        from, which is what this process holds (sent with the request, or known to be shared), and nothing here has
+        drawn while it waited."""
+        if reply.get("rng_same") is True:
+            self.rng_shared = _rng_raw()
+            return
         self.rng_shared = _rng_raw() if _take_rng_states(reply) else None
 
     def close(self) -> None:
@@ -439,15 +445,6 @@ class Session:
             with contextlib.suppress(OSError):
                 self.conn.close()
             self.conn = None
-
-
-def _size(reply: Any) -> int:
-    """Roughly how many bytes a decoded reply held on the wire (its arrays dominate)."""
-    if isinstance(reply, dict):
-        return 16 + sum(len(k) + _size(v) for k, v in reply.items())
-    if isinstance(reply, list):
-        return 8 + sum(map(_size, reply))
-    return len(reply) if isinstance(reply, str) else 8
 
 
 def _default_dtype(name: Any) -> torch.dtype:

@@ -34,7 +34,15 @@ def send(conn: socket.socket, message: dict[str, Any], fds: list[int] | tuple[in
 
 def receive(conn: socket.socket, deadline: float | None = None, limit: int = MAX_MESSAGE,
             fds: list[int] | None = None) -> dict[str, Any] | None:
-    """The next message on ``conn``, or None if the other end hung up before sending one whole.
+    """The next message on ``conn``, or None if the other end hung up before sending one whole
+    (:func:`receive_sized` without the size)."""
+    return receive_sized(conn, deadline, limit, fds)[0]
+
+
+def receive_sized(conn: socket.socket, deadline: float | None = None, limit: int = MAX_MESSAGE,
+                  fds: list[int] | None = None) -> tuple[dict[str, Any] | None, int]:
+    """The next message on ``conn`` and how many bytes of JSON it was (None and 0 if the other end hung up before
+    sending one whole).
 
     ``deadline`` (a ``time.monotonic()`` value): the whole message must have arrived by then, however it trickles
     in (``TimeoutError`` otherwise; without it, the socket's own timeout applies to each read). A message announced
@@ -42,17 +50,17 @@ def receive(conn: socket.socket, deadline: float | None = None, limit: int = MAX
     (``ValueError``). Descriptors that came with the message are appended to ``fds``, or closed when it is None."""
     header = _exactly(conn, HEADER.size, deadline, fds)
     if header is None:
-        return None
+        return None, 0
     (size,) = HEADER.unpack(header)
     if size > limit:
         raise ValueError(f"message of {size} bytes refused (at most {limit})")
     data = _exactly(conn, size, deadline)
     if data is None:
-        return None
+        return None, 0
     message = json.loads(data)
     if type(message) is not dict:
         raise ValueError("message is not a JSON object")
-    return message
+    return message, size
 
 
 def _exactly(conn: socket.socket, size: int, deadline: float | None, fds: list[int] | None = None) -> bytes | None:
