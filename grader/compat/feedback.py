@@ -76,18 +76,31 @@ _COMPILED = _CompiledTemplates()
 
 
 _RENDERED_LIMIT = 20_000   # cells remembered per process (highlighted code and Markdown), then forgotten at once
+_RENDERED_CHARACTERS = 32 * 1024**2   # and at most this much text in each store (student outputs can be large)
+_LARGEST_REMEMBERED = 64 * 1024       # a longer text is rendered each time, never kept
 
 
 class _Remembered(dict):
+    """Rendered text by what it was rendered from, bounded in entries and in characters."""
+
+    characters = 0
+
     def keep(self, key: Any, value: str) -> str:
-        if len(self) >= _RENDERED_LIMIT:
+        size = len(value) + sum(len(part) for part in (key if isinstance(key, tuple) else (key,))
+                                if isinstance(part, str))
+        if size > _LARGEST_REMEMBERED:
+            return value
+        if len(self) >= _RENDERED_LIMIT or self.characters + size > _RENDERED_CHARACTERS:
             self.clear()
+            self.characters = 0
         self[key] = value
+        self.characters += size
         return value
 
 
 _HIGHLIGHTED = _Remembered()
 _MARKDOWN = _Remembered()
+_SANITISED = _Remembered()
 
 
 class RememberingHighlight2HTML(Highlight2HTML):
@@ -127,11 +140,17 @@ def _safe_attribute(tag: str, name: str, value: str) -> bool:
 
 def safe_html(html: str) -> str:
     """Student HTML made inert (bleach): the tags of :data:`SAFE_TAGS` with harmless attributes and links; every other
-    tag escaped so it shows as text; style sheets dropped."""
+    tag escaped so it shows as text; style sheets dropped. Remembered per process: the templates sanitise each
+    Markdown cell's HTML again on every page (``strip_files_prefix``, :func:`inert_markdown`), ~4 ms a cell."""
     import bleach
 
-    return bleach.clean(_STYLE_BLOCKS.sub("", str(html)), tags=SAFE_TAGS, attributes=_safe_attribute,
-                        protocols={"http", "https", "mailto", "data"}, strip=False, strip_comments=True)
+    html = str(html)
+    done = _SANITISED.get(html)
+    if done is not None:
+        return done
+    return _SANITISED.keep(html, bleach.clean(_STYLE_BLOCKS.sub("", html), tags=SAFE_TAGS, attributes=_safe_attribute,
+                                              protocols={"http", "https", "mailto", "data"}, strip=False,
+                                              strip_comments=True))
 
 
 def inert_markdown(html: str) -> str:
