@@ -45,3 +45,7 @@ c.HTMLExporter.filters = {"clean_html": "grader.compat.feedback.safe_html",  # o
 # Feedback shows each hidden test by its name, points and report, never its source (nbgrader#917).
 c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
 c.GenerateFeedback.exporter_class = FeedbackExporter  # HTMLExporter whose templates are compiled once per process
+
+# nbconvert checks the notebook against the schema after every preprocessor of every conversion (~16 a notebook in
+# autograde and feedback, ~45 ms); once, after the last, is enough: an invalid notebook still fails its conversion.
+c.Exporter.optimistic_validation = True
