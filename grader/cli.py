@@ -1,6 +1,7 @@
 """``python -m grader``: the instructor's commands, named after nbgrader's verbs.
 
     release    regenerate course/ from solutions/ (nbgrader generate_assignment)
+    distribute write the student distribution of a graded class: course/, requirements, Binder; no answers
     autograde  collect a folder or zip of submissions, autograde them in parallel, write feedback and grades
     feedback   regenerate the feedback pages from the gradebook (after grading written answers by hand)
     export     print the grade table and write the CSVs again from the gradebook
@@ -64,6 +65,16 @@ def _release(args: argparse.Namespace) -> int:
     return 0
 
 
+def _distribute(args: argparse.Namespace) -> int:
+    from grader.commands.distribute import distribute
+
+    files = distribute(args.dir)
+    print(f"wrote the student distribution ({len(files)} files) to {args.dir}: course/, requirements.txt, "
+          "environment.yml, binder/ and README.md; no solutions, no hidden tests. Publish it as its own repository "
+          "(Binder builds from binder/) or hand it out as a zip.")
+    return 0
+
+
 def _autograde(args: argparse.Namespace) -> int:
     limits = Limits(memory=int(args.memory * 1024**3), cpu=args.cpu_seconds)
     from grader.commands.autograde import grade_and_report
@@ -119,6 +130,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("release", help="regenerate course/ from solutions/")
     p.add_argument("--check", action="store_true", help="only report whether course/ is up to date (exit 1 if not)")
     p.set_defaults(command_parser=p, run=_release)
+
+    p = sub.add_parser("distribute", help="write the student distribution of a graded class (no solutions)",
+                       description="Write DIR: the release (course/), the requirements students need (numpy, torch, "
+                                   "matplotlib, JupyterLab at the lock's versions) for pip, conda and Binder, and a "
+                                   "README for students; nothing of solutions/ or grader/. DIR must be new or empty "
+                                   "and outside the repository. Run `python -m grader release` first.")
+    p.add_argument("dir", type=resolve_path, metavar="DIR", help="where to write it (a new or empty folder)")
+    p.set_defaults(command_parser=p, run=_distribute)
 
     def workspace(p: argparse.ArgumentParser, default: str) -> None:
         p.add_argument("--root", type=resolve_path, default=default,
