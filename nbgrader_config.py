@@ -7,11 +7,15 @@ The gradebook defaults to <course root>/gradebook.db; `python -m grader autograd
 SQLAlchemy URL.
 """
 
+from pathlib import Path
+
 from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
+from nbgrader.converters import Autograde
 from nbgrader.preprocessors import AssignLatePenalties, CheckCellMetadata, GetGrades, IgnorePattern, SaveAutoGrades
 
 from grader.compat.execute import LimitOutputSize, ResilientExecute
 from grader.compat.feedback import FeedbackExporter, HideHiddenTests
+from grader.compat.guard import UseTheGrader
 
 c = get_config()  # noqa: F821 -- injected by traitlets when nbgrader loads this file
 
@@ -49,3 +53,15 @@ c.GenerateFeedback.exporter_class = FeedbackExporter  # HTMLExporter whose templ
 # nbconvert checks the notebook against the schema after every preprocessor of every conversion (~16 a notebook in
 # autograde and feedback, ~45 ms); once, after the last, is enough: an invalid notebook still fails its conversion.
 c.Exporter.optimistic_validation = True
+# Plain nbgrader at this folder (the repository, also `python -m grader autograde`'s default workspace), through
+# traitlets' per-parent sections: a `c.App.Class` line applies only to what that command creates, never to the
+# grader's own use of nbgrader's API.
+# `nbgrader generate_assignment NN_name` records the assignment in ./gradebook.db and writes its release into
+# release/ (git-ignored): course/ is the committed release, made only by `python -m grader release`.
+c.GenerateAssignmentApp.CourseDirectory.release_directory = "release"
+# `nbgrader autograde` would run students' code without the sandbox and the re-check: it refuses, naming the command
+# to run, before nbgrader's own steps (`--UseTheGrader.enabled=False` grades with stock nbgrader anyway, knowingly:
+# benchmarks, tests). NbGrader, not AutogradeApp: nbgrader rewrites an AutogradeApp section as outdated config.
+c.NbGrader.Autograde.sanitize_preprocessors = [UseTheGrader,
+                                              *Autograde.class_traits()["sanitize_preprocessors"].default()]
+c.UseTheGrader.root = str(Path(__file__).resolve().parent)  # the message's --root; a workspace's config sets its own

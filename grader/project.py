@@ -213,6 +213,10 @@ def write_workspace_config(root: Path, db_url: str | None = None) -> str | None:
     nbgrader's own autograde refused (:mod:`grader.compat.guard`). A file the grader did not write is left alone;
     the note returned says what it lacks."""
     path = resolve_path(root) / "nbgrader_config.py"
+    if path == CONFIG_FILE:   # the repository as the workspace: the course's own configuration refuses there too
+        return None if db_url is None else (
+            f"formgrader and nbgrader's commands in {REPO} read its gradebook.db, not --db: give them "
+            f"--CourseDirectory.db_url={shlex.quote(without_password(db_url))}")
     if path.exists() and not path.read_text(errors="replace").startswith(WORKSPACE_CONFIG_MARK):
         return (f"{path} is not the grader's, so it is left as it is: for formgrader and nbgrader's commands there "
                 f"to give feedback without hidden tests and to refuse grading around the sandbox, add "

@@ -35,10 +35,12 @@ def test_a_submission_graded_again_by_plain_nbgrader_is_graded_again(workspace: 
 
     # The workspace's nbgrader_config.py (written by the grader) makes nbgrader's own autograde refuse, even from the
     # repository with --CourseDirectory.root (nbgrader reads the course root's config too: test_workspace_config.py).
-    # An instructor can still take it away; then stock nbgrader grades around the sandbox, and the grader notices.
+    # An instructor can still take it away, and turn off the repository's own refusal (nbgrader_config.py); then stock
+    # nbgrader grades around the sandbox, and the grader notices.
     (workspace / "nbgrader_config.py").unlink()
     stock = subprocess.run([sys.executable, "-m", "nbgrader", "autograde", NOTEBOOK, "--force",
-                            f"--CourseDirectory.root={workspace}"], cwd=REPO, capture_output=True, text=True,
+                            f"--CourseDirectory.root={workspace}", "--UseTheGrader.enabled=False"], cwd=REPO,
+                           capture_output=True, text=True,
                            timeout=300, env={"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
                                              "HOME": str(workspace)})
     assert stock.returncode == 0, stock.stderr[-3000:]

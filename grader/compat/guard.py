@@ -31,7 +31,10 @@ class UseTheGrader(Preprocessor):
     """Refuses: this workspace is graded by ``python -m grader autograde`` (sandbox, re-check, partial credit)."""
 
     root = Unicode("", help="the workspace, as the message names it").tag(config=True)
-    enabled = Bool(True)   # nbconvert's preprocessors are off unless enabled; nbgrader's own are on
+    # nbconvert's preprocessors are off unless enabled; this one is on. At the repository root it stands before
+    # nbgrader's own sanitize steps, so `--UseTheGrader.enabled=False` there is stock nbgrader; in a workspace it is
+    # the whole chain, so turning it off there grades nothing.
+    enabled = Bool(True).tag(config=True)
 
     def preprocess(self, nb, resources):  # type: ignore[no-untyped-def]
         root = self.root or "<this folder>"

@@ -1,0 +1,82 @@
+"""Plain nbgrader at the repository root, on a fresh checkout, as an nbgrader user types it.
+
+``nbgrader generate_assignment 01_lookup`` records the assignment in ./gradebook.db and writes its release into
+release/ (git-ignored) — identical to the committed course/, which it never touches (course/ is made only by
+``python -m grader release``); ``nbgrader autograde 01_lookup`` then refuses, before any grade is saved, naming the
+command that grades with the sandbox and the re-check; and that command works there, on the gradebook plain nbgrader
+started (the root's nbgrader_config.py)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from nbgrader.api import Gradebook
+
+from grader.commands.export import grade_rows
+from grader.project import REPO, default_db_url, graded_assignments
+from grader.samples.submissions import fill, write_notebook
+from tests.helpers import copy_repo, run_grader
+
+NOTEBOOK = "01_lookup"
+
+
+def _nbgrader(root: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=root, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+def _git(root: Path, *args: str) -> str:
+    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=root, check=True,
+                          capture_output=True, text=True).stdout
+
+
+def _course_hash(root: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted((root / "course").rglob("*")):
+        digest.update(str(path.relative_to(root)).encode())
+        if path.is_file():
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def test_plain_nbgrader_at_the_root_records_the_assignment_and_refuses_to_grade_around_the_grader(
+        tmp_path: Path) -> None:
+    root = copy_repo(tmp_path / "checkout")
+    shutil.copy2(REPO / ".gitignore", root / ".gitignore")
+    _git(root, "init", "-q")
+    _git(root, "add", ".")
+    _git(root, "commit", "-qm", "fresh clone")
+    before = _course_hash(root)
+
+    generated = _nbgrader(root, "generate_assignment", NOTEBOOK)
+    said = generated.stdout + generated.stderr
+    assert generated.returncode == 0 and "Skipping existing assignment" not in said, said[-3000:]
+    release = root / "release" / NOTEBOOK / f"{NOTEBOOK}.ipynb"
+    assert release.read_bytes() == (root / "course" / NOTEBOOK / f"{NOTEBOOK}.ipynb").read_bytes(), \
+        "nbgrader's release differs from the committed course/: is course/ stale?"
+    with Gradebook(default_db_url(root)) as gb:
+        assert [n.name for n in gb.find_assignment(NOTEBOOK).notebooks] == [NOTEBOOK]
+    assert _course_hash(root) == before and _git(root, "status", "--porcelain") == ""
+
+    [assignment] = [a for a in graded_assignments() if a.name == NOTEBOOK]
+    write_notebook(fill(assignment, NOTEBOOK), root / "submitted" / "ada" / NOTEBOOK / f"{NOTEBOOK}.ipynb")
+    refused = _nbgrader(root, "autograde", NOTEBOOK)
+    said = refused.stdout + refused.stderr
+    assert refused.returncode != 0 and f"python -m grader autograde --root {root}" in said, said[-3000:]
+    # nbgrader makes the submission's rows as it starts; the guard stops it before any is scored
+    assert all(score is None for score, _, _ in grade_rows(default_db_url(root)).values()), "it saved grades"
+    assert _course_hash(root) == before and _git(root, "status", "--porcelain") == ""
+
+    graded = run_grader("autograde", "--jobs", "1", cwd=root)   # what the refusal names (--root . is the default)
+    assert graded.returncode == 0, graded.stdout[-3000:] + graded.stderr[-3000:]
+    scores = [score or 0 for (student, a, *_), (score, _, _) in grade_rows(default_db_url(root)).items()
+              if student == "ada" and a == NOTEBOOK]
+    assert scores and sum(scores) == 18, scores   # every automatic point of 01 (its 2 written points await a person)
+    assert "is not the grader's" not in graded.stderr, graded.stderr   # the root's config needs no workspace config
+    assert _course_hash(root) == before and _git(root, "status", "--porcelain") == ""
