@@ -53,6 +53,7 @@ c.GenerateFeedback.exporter_class = FeedbackExporter  # HTMLExporter whose templ
 # nbconvert checks the notebook against the schema after every preprocessor of every conversion (~16 a notebook in
 # autograde and feedback, ~45 ms); once, after the last, is enough: an invalid notebook still fails its conversion.
 c.Exporter.optimistic_validation = True
+
 # Plain nbgrader at this folder (the repository, also `python -m grader autograde`'s default workspace), through
 # traitlets' per-parent sections: a `c.App.Class` line applies only to what that command creates, never to the
 # grader's own use of nbgrader's API.
