@@ -105,3 +105,17 @@ def run_grader(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "grader", *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=600)
 
+
+
+# nbgrader's own command-line app, started after ``import grader`` only to leave jsonschema's IRI parser out (2 s of
+# every process that imports nbformat; tests/test_lean_imports.py proves that validation is the same without it).
+NBGRADER = "import grader, sys; from nbgrader.apps.nbgraderapp import main; sys.argv[0] = 'nbgrader'; main()"
+
+
+def run_nbgrader(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """``nbgrader ARGS`` in ``cwd`` (whose nbgrader_config.py it reads, with the course root's), as a user runs it:
+    this environment's tools first on PATH, in ``env`` (default: this process's environment)."""
+    base = dict(os.environ if env is None else env)
+    base["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{base.get('PATH', '/usr/bin:/bin')}"
+    return subprocess.run([sys.executable, "-c", NBGRADER, *args], cwd=cwd, env=base, capture_output=True,
+                          text=True, timeout=300)

@@ -8,31 +8,22 @@ and exchange cache of their own; separate OS users on a JupyterHub are the class
 from __future__ import annotations
 
 import html
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from grader.project import COURSE, graded_assignments
 from grader.samples.submissions import fill, write_notebook
-from tests.helpers import run_grader
+from tests.helpers import run_grader, run_nbgrader
 
 ASSIGNMENT = "01_lookup"
 
 
-# nbgrader's own command-line app, started after ``import grader`` only to leave jsonschema's IRI parser out (2 s of
-# every process that imports nbformat; tests/test_lean_imports.py proves that validation is the same without it).
-NBGRADER = "import grader, sys; from nbgrader.apps.nbgraderapp import main; sys.argv[0] = 'nbgrader'; main()"
-
-
 def _nbgrader(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    """``nbgrader ARGS`` in ``cwd``, which holds the nbgrader_config.py it reads."""
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    done = subprocess.run([sys.executable, "-c", NBGRADER, *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=300)
+    """``nbgrader ARGS`` in ``cwd``, which holds the nbgrader_config.py it reads; it must succeed."""
+    done = run_nbgrader(*args, cwd=cwd)
     assert done.returncode == 0, f"nbgrader {' '.join(args)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
     return done
 

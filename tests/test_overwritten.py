@@ -6,15 +6,13 @@ again and restores its own grades. Stock nbgrader really runs here, from the rep
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 from grader.commands.export import grade_rows
 from grader.project import REPO, default_db_url, graded_assignments
 from grader.samples.hostile import IMPORT_REFERENCE, NOTEBOOK
 from grader.samples.submissions import fill, write_notebook
-from tests.helpers import run_grader
+from tests.helpers import run_grader, run_nbgrader
 
 STUDENT = "mallory"
 
@@ -38,11 +36,8 @@ def test_a_submission_graded_again_by_plain_nbgrader_is_graded_again(workspace: 
     # An instructor can still take it away, and turn off the repository's own refusal (nbgrader_config.py); then stock
     # nbgrader grades around the sandbox, and the grader notices.
     (workspace / "nbgrader_config.py").unlink()
-    stock = subprocess.run([sys.executable, "-m", "nbgrader", "autograde", NOTEBOOK, "--force",
-                            f"--CourseDirectory.root={workspace}", "--UseTheGrader.enabled=False"], cwd=REPO,
-                           capture_output=True, text=True,
-                           timeout=300, env={"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
-                                             "HOME": str(workspace)})
+    stock = run_nbgrader("autograde", NOTEBOOK, "--force", f"--CourseDirectory.root={workspace}",
+                         "--UseTheGrader.enabled=False", cwd=REPO, env={"HOME": str(workspace)})
     assert stock.returncode == 0, stock.stderr[-3000:]
     assert _score(workspace) > ours, "stock nbgrader should have given the imported reference its points"
 

@@ -9,10 +9,8 @@ started (the root's nbgrader_config.py)."""
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 from nbgrader.api import Gradebook
@@ -20,15 +18,9 @@ from nbgrader.api import Gradebook
 from grader.commands.export import grade_rows
 from grader.project import REPO, default_db_url, graded_assignments
 from grader.samples.submissions import fill, write_notebook
-from tests.helpers import copy_repo, run_grader
+from tests.helpers import copy_repo, run_grader, run_nbgrader
 
 NOTEBOOK = "01_lookup"
-
-
-def _nbgrader(root: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=root, env=env, capture_output=True,
-                          text=True, timeout=300)
 
 
 def _git(root: Path, *args: str) -> str:
@@ -54,7 +46,7 @@ def test_plain_nbgrader_at_the_root_records_the_assignment_and_refuses_to_grade_
     _git(root, "commit", "-qm", "fresh clone")
     before = _course_hash(root)
 
-    generated = _nbgrader(root, "generate_assignment", NOTEBOOK)
+    generated = run_nbgrader("generate_assignment", NOTEBOOK, cwd=root)
     said = generated.stdout + generated.stderr
     assert generated.returncode == 0 and "Skipping existing assignment" not in said, said[-3000:]
     release = root / "release" / NOTEBOOK / f"{NOTEBOOK}.ipynb"
@@ -66,7 +58,7 @@ def test_plain_nbgrader_at_the_root_records_the_assignment_and_refuses_to_grade_
 
     [assignment] = [a for a in graded_assignments() if a.name == NOTEBOOK]
     write_notebook(fill(assignment, NOTEBOOK), root / "submitted" / "ada" / NOTEBOOK / f"{NOTEBOOK}.ipynb")
-    refused = _nbgrader(root, "autograde", NOTEBOOK)
+    refused = run_nbgrader("autograde", NOTEBOOK, cwd=root)
     said = refused.stdout + refused.stderr
     assert refused.returncode != 0 and f"python -m grader autograde --root {root}" in said, said[-3000:]
     # nbgrader makes the submission's rows as it starts; the guard stops it before any is scored

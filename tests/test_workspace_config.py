@@ -13,7 +13,7 @@ from pathlib import Path
 from grader.commands.export import grade_rows
 from grader.project import REPO, WORKSPACE_CONFIG_MARK, default_db_url, graded_assignments
 from grader.samples.submissions import fill, write_notebook
-from tests.helpers import run_grader
+from tests.helpers import run_grader, run_nbgrader
 
 NOTEBOOK = "01_lookup"
 FORMGRADER_VIEW = """
@@ -48,17 +48,17 @@ def test_a_graded_workspace_is_an_nbgrader_course_that_refuses_grading_around_th
     assert [(student, score) for student, score, _ in seen["submissions"]] == [
         ("ada", sum(score or 0 for (s, a, *_), (score, _, _) in grades.items() if s == "ada" and a == NOTEBOOK))]
 
-    feedback = _in(workspace, "-m", "nbgrader", "generate_feedback", NOTEBOOK, "--force")
+    feedback = run_nbgrader("generate_feedback", NOTEBOOK, "--force", cwd=workspace)
     assert feedback.returncode == 0, feedback.stderr[-3000:]
     page = (workspace / "feedback" / "ada" / NOTEBOOK / f"{NOTEBOOK}.html").read_text()
     assert "BEGIN HIDDEN TESTS" not in page and "grader.content.hidden" not in page
     assert "hidden tests:" in page, "the hidden tests' report is missing from nbgrader's feedback"
 
-    refused = _in(workspace, "-m", "nbgrader", "autograde", NOTEBOOK, "--force")
+    refused = run_nbgrader("autograde", NOTEBOOK, "--force", cwd=workspace)
     said = refused.stdout + refused.stderr
     assert refused.returncode != 0 and f"python -m grader autograde --root {workspace}" in said, said[-3000:]
     assert grade_rows(default_db_url(workspace)) == grades, "nbgrader's own autograde changed the gradebook"
-    elsewhere = _in(REPO, "-m", "nbgrader", "autograde", NOTEBOOK, "--force", f"--CourseDirectory.root={workspace}")
+    elsewhere = run_nbgrader("autograde", NOTEBOOK, "--force", f"--CourseDirectory.root={workspace}", cwd=REPO)
     said = elsewhere.stdout + elsewhere.stderr   # from the repository, pointed at the workspace: refused too
     assert elsewhere.returncode != 0 and f"python -m grader autograde --root {workspace}" in said, said[-3000:]
     assert grade_rows(default_db_url(workspace)) == grades
