@@ -221,6 +221,8 @@ def write_workspace_config(root: Path, db_url: str | None = None) -> str | None:
         return (f"{path} is not the grader's, so it is left as it is: for formgrader and nbgrader's commands there "
                 f"to give feedback without hidden tests and to refuse grading around the sandbox, add "
                 f"`load_subconfig({str(CONFIG_FILE)!r})` and the lines of a workspace config (README).")
+    from grader.compat.formgrader import template_basedirs
+
     url = gradebook_url(root, db_url)
     db_line = (f"c.CourseDirectory.db_url = {url!r}" if url.startswith("sqlite") else
                f"# c.CourseDirectory.db_url = {without_password(url)!r}   (add the password nbgrader needs)")
@@ -238,6 +240,8 @@ c.CourseDirectory.release_directory = "release"
 c.Autograde.sanitize_preprocessors = ["grader.compat.guard.UseTheGrader"]
 c.Autograde.autograde_preprocessors = ["grader.compat.guard.UseTheGrader"]
 c.UseTheGrader.root = {str(resolve_path(root))!r}
+# formgrader typesets maths with MathJax from this server, not a CDN (grader/compat/formgrader.py)
+c.HTMLExporter.extra_template_basedirs = {template_basedirs()!r}
 """)
     return None
 
