@@ -172,6 +172,7 @@ def _rows(page, selector: str = "#main-table tr") -> list[list[str]]:  # type: i
 def test_formgrader_on_a_graded_workspace_in_a_browser_offline(workspace: Path,
                                                                tmp_path_factory: pytest.TempPathFactory) -> None:
     chromium = _chromium()
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
     submit_like_the_class(workspace, CLASS)
@@ -248,8 +249,12 @@ def test_formgrader_on_a_graded_workspace_in_a_browser_offline(workspace: Path,
             page.get_by_role("button", name="Show All Names").click()
             page.locator("#main-table a:visible", has_text=SOLUTION).click()
             page.wait_for_url("**/formgrader/submissions/*/")
-            page.wait_for_function(TYPESET, timeout=60_000)
             mathjax = page.locator("script[src*='MathJax.js']").evaluate_all("els => els.map(e => e.src)")
+            try:
+                page.wait_for_function(TYPESET, timeout=60_000)
+            except PlaywrightTimeout:
+                pytest.fail(f"no formula typeset within 60 s on {page.url}: MathJax from {mathjax}, requests refused "
+                            f"for leaving the machine: {refused}")
             assert mathjax and all(src.startswith(f"{base}/static/jupyter_server_mathjax/") for src in mathjax), mathjax
             box = page.locator(f"input.score#{WRITTEN}")
             box.click()
