@@ -9,8 +9,10 @@ last line, so the student sees each hidden test by its name, its points and its 
 templates are compiled once per process (jinja's bytecode cache, checked against the template's source), and the
 accessibility pass nbconvert makes after rendering (``alt`` text for images, ``tabindex`` on cells) is done on the
 rendered text instead of through a BeautifulSoup parse and re-serialisation of the whole page, which took more than
-half of the time of a feedback page. Code highlighting (pygments) and Markdown rendering are pure functions of a cell's
-text, and most cells are the same in every student's notebook: each distinct cell is rendered once per process.
+half of the time of a feedback page. Its maths is typeset as MathML when the page is made (:mod:`grader.compat.maths`),
+in place of MathJax from a CDN: the page shows it offline and runs no script. Code highlighting (pygments) and
+Markdown rendering are pure functions of a cell's text, and most cells are the same in every student's notebook: each
+distinct cell (and each distinct formula) is rendered once per process.
 """
 
 from __future__ import annotations
@@ -23,15 +25,18 @@ from jinja2 import pass_context
 from nbconvert.exporters import HTMLExporter, TemplateExporter
 from nbconvert.exporters.exporter import ResourcesDict
 from nbconvert.filters.highlight import Highlight2HTML
+from nbconvert.filters.markdown_mistune import MarkdownWithMath
 from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
 from nbformat import NotebookNode
 from nbgrader.preprocessors import ClearHiddenTests, GetGrades
 from traitlets import Bool, List
 
-from grader.compat import require_versions
+from grader.compat import maths, require_versions
 
-require_versions(__name__, "FeedbackExporter copies nbconvert's HTMLExporter.from_notebook_node and overrides "
-                 "markdown2html and _create_environment; HideHiddenTests uses nbgrader's "
+require_versions(__name__, "FeedbackExporter copies nbconvert's HTMLExporter.from_notebook_node and "
+                 "markdown2html, overrides _create_environment and the templates' mathjax.html.j2 macro, and renders "
+                 "Markdown with grader.compat.maths.TexRenderer (nbconvert's IPythonRenderer, its maths methods "
+                 "changed); HideHiddenTests uses nbgrader's "
                  "ClearHiddenTests._remove_hidden_test_region and GetGrades.display_data_priority: diff those "
                  "against the new versions and run tests/test_feedback_exporter.py, tests/test_feedback_browser.py "
                  "and tests/test_grading.py", ("nbgrader", "nbconvert"))
@@ -101,6 +106,11 @@ class _Remembered(dict):
 _HIGHLIGHTED = _Remembered()
 _MARKDOWN = _Remembered()
 _SANITISED = _Remembered()
+_TYPESET = _Remembered()
+
+# nbconvert's templates (lab, classic, and nbgrader's feedback and formgrade, which extend classic) load MathJax from a
+# CDN through this macro; a feedback page's maths is MathML already, so the macro gives the style MathML needs instead.
+_NO_MATHJAX = {"mathjax.html.j2": "{%- macro mathjax(url=None) -%}\n" + maths.STYLE + "\n{%- endmacro %}\n"}
 
 
 class RememberingHighlight2HTML(Highlight2HTML):
@@ -132,6 +142,8 @@ def _safe_attribute(tag: str, name: str, value: str) -> bool:
         return False
     if name in ("href", "src"):
         link = value.strip().lower()
+        if link.startswith("#"):   # a link within the page (a heading's anchor), whatever colons its name holds
+            return True
         scheme = link.split(":", 1)[0] if ":" in link.split("/", 1)[0] else ""
         return scheme in ("", "http", "https", "mailto") or (name == "src" and link.startswith("data:image/")
                                                               and not link.startswith("data:image/svg"))
@@ -166,9 +178,12 @@ def inert_markdown(html: str) -> str:
 class FeedbackExporter(HTMLExporter):
     """The HTML exporter of ``generate_feedback``, ~0.6 s cheaper per notebook (see the module's docstring).
 
-    What the student's notebook holds is shown inert: Markdown and HTML outputs are sanitised (nbconvert's
-    ``sanitize_html``: no script, no event handler, no style sheet of theirs) and JavaScript outputs are not run. A
-    feedback page is opened by the student, but also by the instructor, in the formgrader's origin."""
+    Markdown maths is MathML in the page, no script loads MathJax (:mod:`grader.compat.maths`); what became of each
+    formula is in the returned resources' ``"maths"`` (a :class:`grader.compat.maths.Typeset`), and a formula shown
+    as TeX instead is logged. What the student's notebook holds is shown inert: Markdown and HTML outputs are
+    sanitised (nbconvert's ``sanitize_html``: no script, no event handler, no style sheet of theirs) and JavaScript
+    outputs are not run. A feedback page is opened by the student, but also by the instructor, in the formgrader's
+    origin."""
 
     sanitize_html = Bool(True, help="sanitise the HTML of Markdown cells and outputs (student content)").tag(
         config=True)
@@ -184,19 +199,29 @@ class FeedbackExporter(HTMLExporter):
         return html if html is not None else _MARKDOWN.keep(key, self._markdown2html(context, source))
 
     def _markdown2html(self, context: Any, source: str) -> str:
-        """Markdown rendered, and made inert when sanitising (nbgrader's feedback template renders Markdown cells
+        """``HTMLExporter.markdown2html`` (nbconvert 7) with :class:`grader.compat.maths.TexRenderer`, which leaves a
+        placeholder for each formula; made inert when sanitising (nbgrader's feedback template renders Markdown cells
         without nbconvert's own ``clean_html``)."""
-        html = super().markdown2html(context, source)
+        cell = context.get("cell", {})
+        renderer = maths.TexRenderer(escape=False, attachments=cell.get("attachments", {}),
+                                     embed_images=self.embed_images,
+                                     path=context.get("resources", {}).get("metadata", {}).get("path", ""),
+                                     anchor_link_text=self.anchor_link_text,
+                                     exclude_anchor_links=self.exclude_anchor_links, **self.lexer_options)
+        html = MarkdownWithMath(renderer=renderer).render(source)
         return safe_html(html) if self.sanitize_html else html
 
     def _create_environment(self) -> Any:
+        """nbconvert's environment, with templates compiled once per process and MathJax's macro replaced."""
         environment = super()._create_environment()
+        environment.loader = jinja2.ChoiceLoader([jinja2.DictLoader(_NO_MATHJAX), environment.loader])
         environment.bytecode_cache = _COMPILED
         return environment
 
     def from_notebook_node(self, nb: NotebookNode, resources: dict[str, Any] | None = None, **kw: Any
                            ) -> tuple[str, dict[str, Any]]:
-        """``HTMLExporter.from_notebook_node`` (nbconvert 7) with :func:`accessible` in place of its soup pass."""
+        """``HTMLExporter.from_notebook_node`` (nbconvert 7) with :func:`accessible` in place of its soup pass, then
+        every formula typeset (:func:`grader.compat.maths.typeset`, after all sanitising)."""
         langinfo = nb.metadata.get("language_info", {})
         lexer = langinfo.get("pygments_lexer", langinfo.get("name", None))
         highlight_code = self.filters.get("highlight_code",
@@ -209,7 +234,11 @@ class FeedbackExporter(HTMLExporter):
         self.register_filter("filter_data_type", filter_data_type)
         self.register_filter("clean_html", safe_html)   # where the templates sanitise outputs
         html, resources = TemplateExporter.from_notebook_node(self, nb, resources, **kw)
-        return accessible(html), resources
+        html, resources["maths"] = maths.typeset(accessible(html), _TYPESET)
+        for tex, reason in resources["maths"].not_typeset:
+            self.log.warning("maths shown as TeX in %s, not typeset (%s): %.200s",
+                             resources.get("metadata", {}).get("name", "a feedback page"), reason, tex)
+        return html, resources
 
 
 _SCRIPTS = re.compile(r"(<script\b.*?</script>|<style\b.*?</style>)", re.S | re.I)
