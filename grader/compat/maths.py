@@ -130,7 +130,7 @@ def _serialise(node: Element, out: list[str], depth: int) -> None:
         if name == "xmlns" and tag == "math":
             continue
         if name not in ATTRIBUTES or not _PLAIN_VALUE.fullmatch(value):
-            raise NotTypeset(f"the converter made {name}={value!r} on <{tag}>")
+            raise NotTypeset(f"the converter made a {name} attribute on <{tag}> that a feedback page does not keep")
         out.append(f' {name}="{_NAMED_SPACES.get(value, value)}"')
     out.append(">")
     if node.text:
