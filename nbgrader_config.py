@@ -51,7 +51,8 @@ c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPre
 c.GenerateFeedback.exporter_class = FeedbackExporter  # HTMLExporter whose templates are compiled once per process
 
 # nbconvert checks the notebook against the schema after every preprocessor of every conversion (~16 a notebook in
-# autograde and feedback, ~45 ms); once, after the last, is enough: an invalid notebook still fails its conversion.
+# autograde and feedback, ~45 ms); once, after the last, is enough: an invalid notebook still fails its conversion,
+# and the grader's SaveAutoGrades validates before it scores (grader/compat/speedups.py), so nothing invalid is scored.
 c.Exporter.optimistic_validation = True
 
 # Plain nbgrader at this folder (the repository, also `python -m grader autograde`'s default workspace), through

@@ -80,6 +80,26 @@ def test_scripts_and_styles_are_left_alone() -> None:
     assert accessible(kept + '<img src="p.png">') == kept + f'<img alt="{NO_ALT}" src="p.png">'
 
 
+def test_what_is_remembered_is_bounded_in_memory_not_characters() -> None:
+    """The stores of rendered cells are bounded by the memory their strings take: text of 4-byte characters (emoji)
+    fills one in a quarter of the characters ASCII would, and a text too large to keep is returned, not kept."""
+    import sys
+
+    from grader.compat.feedback import _LARGEST_REMEMBERED, _RENDERED_BYTES, _Remembered
+
+    store = _Remembered()
+    kept = []
+    for i in range(2 * _RENDERED_BYTES // (_LARGEST_REMEMBERED // 2)):
+        text = chr(0x1F600 + i % 64) * (_LARGEST_REMEMBERED // 16) + str(i)   # a quarter of the largest, in bytes
+        assert store.keep(("key", i), text) is text
+        held = sum(sys.getsizeof(v) for v in store.values())
+        assert held <= _RENDERED_BYTES, f"after {i + 1} texts the store holds {held:,} bytes"
+        kept.append(len(store))
+    assert max(kept) > 10 and min(kept[len(kept) // 2:]) < max(kept), "the store fills, then starts again"
+    huge = "\U0001F600" * (_LARGEST_REMEMBERED // 4 + 1)
+    assert store.keep("huge", huge) is huge and "huge" not in store
+
+
 def test_remembered_cells_render_as_the_first_time() -> None:
     """Highlighted code and Markdown are remembered per distinct cell: a second page (a cache hit for every cell),
     and a page where one cell changed, read exactly as nbconvert renders them."""

@@ -556,13 +556,23 @@ def test_nothing_passes_from_one_notebooks_recheck_to_the_next(tmp_path_factory:
 
 
 def test_a_reply_too_large_for_the_graders_memory_is_refused(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """One reply over the limit ends the session; so do replies that add up to more than a session's budget, counted
+    by what they decode to here, not by their size on the wire (a list of short numbers is small as JSON only)."""
     zygote, work = recheck_zygote(tmp_path_factory, "large")
     big = "def big():\n    return ['x' * 1000] * 40_000   # 40 MB of JSON"
+    many = "def many():\n    return list(range(10)) * 50_000   # 500,000 numbers, ~1 MB of JSON"
     try:
         with recheck_process(zygote, work, {}, 60, time.monotonic() + 120, [big]) as session:
             with pytest.raises(RemoteError, match="broke the connection"):
                 session.subject("big")()
             assert session.conn is None, "nothing after a refused reply is believed"
+        with recheck_process(zygote, work, {}, 60, time.monotonic() + 120, [many]) as session:
+            session.bytes_left = 4 * 1024**2   # (a smaller budget than a notebook's, for a test that is quick)
+            assert len(session.subject("many")()) == 500_000, "a reply within the budget is read"
+            assert session.bytes_left < 0, f"500,000 decoded numbers cost more than 4 MB ({session.bytes_left})"
+            with pytest.raises(RemoteError, match="MB of replies in all"):
+                session.subject("many")()
+            assert session.conn is None
     finally:
         zygote.stop()
 
@@ -737,3 +747,18 @@ def test_a_returned_value_in_a_message_is_short_and_cheap_to_write() -> None:
     assert len(describe(value)) < 20_000, "describe shows three levels of at most 12 items: 12**3 at most"
     assert brief({(97, 98): 256}) == "{(97, 98): 256}" and brief((1,)) == "(1,)"
     assert brief(["▁a", "bc"]) == "['▁a', 'bc']"
+
+
+def test_generator_states_that_cannot_be_compared_count_as_different() -> None:
+    """The "the call drew nothing" shortcut never errs towards "same": states it cannot compare (a numpy state of
+    another shape, a missing torch state) are different, and both are then sent, as without the shortcut."""
+    import numpy as np
+
+    from grader.sandboxed.subject import _same_generators
+
+    now = (torch.get_rng_state(), np.random.get_state())
+    assert _same_generators(now, (torch.get_rng_state(), np.random.get_state()))
+    torch.rand(1)
+    assert not _same_generators(now, (torch.get_rng_state(), np.random.get_state()))
+    assert not _same_generators(now, (None, np.random.get_state()))
+    assert not _same_generators(now, (now[0], ("MT19937",)))

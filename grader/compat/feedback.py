@@ -18,6 +18,7 @@ distinct cell (and each distinct formula) is rendered once per process.
 from __future__ import annotations
 
 import re
+import sys
 from typing import Any
 
 import jinja2
@@ -81,25 +82,26 @@ _COMPILED = _CompiledTemplates()
 
 
 _RENDERED_LIMIT = 20_000   # cells remembered per process (highlighted code and Markdown), then forgotten at once
-_RENDERED_CHARACTERS = 32 * 1024**2   # and at most this much text in each store (student outputs can be large)
-_LARGEST_REMEMBERED = 64 * 1024       # a longer text is rendered each time, never kept
+_RENDERED_BYTES = 32 * 1024**2   # and at most this much memory of text in each store (student outputs can be large)
+_LARGEST_REMEMBERED = 64 * 1024   # bytes: a larger text is rendered each time, never kept
 
 
 class _Remembered(dict):
-    """Rendered text by what it was rendered from, bounded in entries and in characters."""
+    """Rendered text by what it was rendered from, bounded in entries and in the memory its strings take (a string
+    of emoji takes 4 bytes a character, so characters would not bound it)."""
 
-    characters = 0
+    size = 0
 
     def keep(self, key: Any, value: str) -> str:
-        size = len(value) + sum(len(part) for part in (key if isinstance(key, tuple) else (key,))
-                                if isinstance(part, str))
+        size = sys.getsizeof(value) + sum(sys.getsizeof(part) for part in (key if isinstance(key, tuple) else (key,))
+                                          if isinstance(part, str))
         if size > _LARGEST_REMEMBERED:
             return value
-        if len(self) >= _RENDERED_LIMIT or self.characters + size > _RENDERED_CHARACTERS:
+        if len(self) >= _RENDERED_LIMIT or self.size + size > _RENDERED_BYTES:
             self.clear()
-            self.characters = 0
+            self.size = 0
         self[key] = value
-        self.characters += size
+        self.size += size
         return value
 
 

@@ -134,6 +134,7 @@ def check_metadata_schemas_once() -> None:
 @functools.cache
 def save_auto_grades_at_once() -> type:
     """nbgrader's ``SaveAutoGrades`` (same rows, same values), in one transaction per notebook."""
+    import nbformat
     from nbgrader.api import Gradebook
     from nbgrader.preprocessors import SaveAutoGrades
 
@@ -142,6 +143,10 @@ def save_auto_grades_at_once() -> type:
         one commit follows the last cell (no half-written notebook; no reloading every row after every cell)."""
 
         def preprocess(self, nb: Any, resources: Any) -> tuple[Any, Any]:
+            # nbconvert validates once, after the last step (``optimistic_validation``, nbgrader_config.py), where
+            # stock validates after every step: a notebook the steps before this one made invalid is refused here,
+            # before anything of it is scored, as stock refuses it (the same ValidationError).
+            nbformat.validate(nb)
             meta = resources["nbgrader"]
             self.notebook_id, self.assignment_id = meta["notebook"], meta["assignment"]
             self.student_id, self.db_url = meta["student"], meta["db_url"]

@@ -37,6 +37,10 @@ from grader.sandboxed.wire import receive, receive_sized, send
 CALL_SECONDS = 60        # one call of student code, unless the session is given the kernel's per-cell limit
 REPLY_BYTES = 32 * 1024**2      # one reply from the student's process (the course's largest are well under 1 MB)
 SESSION_BYTES = 512 * 1024**2   # all replies of one notebook's re-check: what the grader's memory may hold of it
+# What one decoded value costs here at least (a float in a list: 24 bytes for the object, 8 for its slot, and more for
+# containers): a reply is charged the larger of its size on the wire and its values decoded, so a reply of short
+# numbers ("1,") costs what it takes in memory, not its 2 bytes each.
+VALUE_BYTES = 40
 
 _ALLOWED_BASES = {class_path(torch.autograd.Function): torch.autograd.Function}
 
@@ -206,6 +210,7 @@ class Session:
         self.deadline = deadline
         self.call_seconds = call_seconds
         self.bytes_left = SESSION_BYTES
+        self.reply_size = 0   # the last reply's size on the wire, not yet set against the values decoded from it
         self.default_dtype = torch.float32   # torch's default dtype in the student's process, after the last cells
         self.lost = ""
         self.codec = GraderCodec(self)
@@ -265,7 +270,7 @@ class Session:
         """The value the student's cells gave ``name`` (an array, a number, a module's mirror…), as data."""
         reply = self._request({"value": name}, name)
         try:
-            return self.codec.load(reply.get("value"))
+            return self._decoded(self.codec, reply.get("value"))
         except Exception as err:  # whatever does not decode is not the student's value
             raise RemoteError(f"the value of {name} could not be read: {err}") from None
 
@@ -353,7 +358,7 @@ class Session:
         if "raised" in reply:
             raise _exception(reply["raised"])
         try:
-            value = self.codec.load(reply["value"])
+            value = self._decoded(self.codec, reply["value"])
         except Exception as err:  # whatever the sandbox sent that does not decode is a failed call, not our crash
             raise RemoteError(f"the value {label}() returned could not be read: {err}") from None
         differentiable = leaves + [param for _, param in wrt]
@@ -366,7 +371,7 @@ class Session:
         reply = self._request({"backward": grad_id, "grad": Codec().dump(upstream.detach())}, "backward")
         if "raised" in reply:
             raise _exception(reply["raised"])
-        grads = [None if g is None else Codec().load(g) for g in reply.get("grads", [])]
+        grads = [None if g is None else self._decoded(Codec(), g) for g in reply.get("grads", [])]
         if len(grads) != count:
             raise RemoteError("the sandbox sent gradients for the wrong number of inputs")
         return grads
@@ -399,6 +404,10 @@ class Session:
     def _request(self, message: dict[str, Any], label: str, seconds: float | None = None) -> dict[str, Any]:
         """One request and its reply, within ``seconds`` (default: one call's) and the session's deadline; a lost,
         late or malformed reply ends the session (every later request fails at once)."""
+        if self.conn is not None and self.bytes_left <= 0:
+            self.close()
+            self.lost = (f"the student's process sent more than {SESSION_BYTES // 1024**2} MB of replies in all "
+                         "(counted as decoded here)")
         if self.conn is None:
             raise RemoteError(f"not re-checked: {self.lost}")
         self.rng_shared = None   # whatever it runs over there may move the generators there, unreported
@@ -408,6 +417,7 @@ class Session:
             send(self.conn, message)
             reply, size = receive_sized(self.conn, deadline, limit=min(REPLY_BYTES, self.bytes_left))
             self.bytes_left -= size
+            self.reply_size = size
         except (OSError, ValueError, RecursionError) as err:  # (TimeoutError is an OSError)
             reply = None
             self.lost = f"{label} did not answer in time or broke the connection ({type(err).__name__})"
@@ -420,6 +430,14 @@ class Session:
         if "error" in reply:
             raise RuntimeError(f"re-check protocol: {reply['error']}")
         return reply
+
+    def _decoded(self, codec: Codec, spec: Any) -> Any:
+        """``spec`` from the last reply, decoded by ``codec``; what its values cost here beyond the reply's size on
+        the wire is charged to the session's budget (the request after the one that spends it fails)."""
+        value = codec.load(spec)
+        self.bytes_left -= max(0, codec.values * VALUE_BYTES - self.reply_size)
+        self.reply_size = max(0, self.reply_size - codec.values * VALUE_BYTES)   # (several decodes of one reply)
+        return value
 
     def _rng_to_send(self) -> dict[str, Any]:
         """The grader's random generators for the student's code over there to start from; nothing when the sandbox
