@@ -23,6 +23,7 @@ CHECKED_AGAINST = {
     "jupyter_client": "8.10.0",
     "ipykernel": "7.4.0",
     "sqlalchemy": "2.1.9",
+    "latex2mathml": "3.81.1",
 }
 
 ALLOW_ENV = "GRADER_UNCHECKED_VERSIONS"

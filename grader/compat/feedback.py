@@ -32,7 +32,7 @@ from nbformat import NotebookNode
 from nbgrader.preprocessors import ClearHiddenTests, GetGrades
 from traitlets import Bool, List
 
-from grader.compat import maths, require_versions
+from grader.compat import require_versions
 
 require_versions(__name__, "FeedbackExporter copies nbconvert's HTMLExporter.from_notebook_node and "
                  "markdown2html, overrides _create_environment and the templates' mathjax.html.j2 macro, and renders "
@@ -41,6 +41,8 @@ require_versions(__name__, "FeedbackExporter copies nbconvert's HTMLExporter.fro
                  "ClearHiddenTests._remove_hidden_test_region and GetGrades.display_data_priority: diff those "
                  "against the new versions and run tests/test_feedback_exporter.py, tests/test_feedback_browser.py "
                  "and tests/test_grading.py", ("nbgrader", "nbconvert"))
+
+from grader.compat import maths  # noqa: E402 (after this module's own guard, so that a refusal names this module)
 
 HIDDEN_NOTE = "# (the code of the hidden tests is not shown; their report is below)"
 

@@ -37,6 +37,14 @@ from xml.etree.ElementTree import Element
 
 from nbconvert.filters.markdown_mistune import IPythonRenderer
 
+from grader.compat import require_versions
+
+require_versions(__name__, "TexRenderer overrides nbconvert's IPythonRenderer.inline_math, block_math and "
+                 "latex_environment; to_mathml walks the element tree of latex2mathml.converter.convert_to_element "
+                 "(its elements, attributes and text are what the page may hold): diff those against the new "
+                 "versions and run tests/test_feedback_maths.py and tests/test_feedback_browser.py",
+                 ("nbconvert", "latex2mathml"))
+
 MAX_TEX = 2_000       # characters of one formula (the course's longest has 239); longer ones are shown as TeX
 MAX_MATHML = 64_000   # characters of one formula's MathML (the course's largest: about 5,000)
 MAX_DEPTH = 64        # elements nested in one formula (the course's deepest: about 12)
