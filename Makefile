@@ -4,6 +4,7 @@
 #   make release  regenerate course/ from solutions/
 #   make bench    time notebook execution and autograding (benchmarks/)
 #   make lab      open the course in JupyterLab
+#   make hub      install the proxy of the course's JupyterHub (hub/jupyterhub_config.py)
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
@@ -12,7 +13,7 @@ STAMP  := $(VENV)/.installed
 # nbgrader shells out to `alembic`, which lives next to the venv's python.
 RUN    := PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python
 
-.PHONY: setup sandbox system demo test lint release bench lab clean
+.PHONY: setup sandbox system hub demo test lint release bench lab clean
 
 setup: $(STAMP)
 
@@ -51,11 +52,20 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
+# configurable-http-proxy, the proxy of the course's JupyterHub (hub/jupyterhub_config.py, tests/test_hub.py), from
+# the npm registry at the version hub/package-lock.json holds; into hub/node_modules (git-ignored).
+hub: hub/node_modules/.installed
+
+hub/node_modules/.installed: hub/package.json hub/package-lock.json
+	@if command -v npm >/dev/null; then \
+		npm ci --prefix hub --no-audit --no-fund --loglevel=error && touch $@; \
+	else echo "note: npm is missing (Node.js): tests/test_hub.py will fail; install nodejs and npm"; fi
+
 demo: setup sandbox
 	$(RUN) -m grader demo
 
 # The tests run in one pytest-xdist worker per core (at most 4), in the units of work of tests/conftest.py.
-test: setup system lint
+test: setup system hub lint
 	$(RUN) -m pytest -n auto --maxprocesses 4
 
 lint: setup

@@ -56,8 +56,9 @@ def pytest_configure(config: pytest.Config) -> None:
 # The files whose tests read the graded class: under pytest-xdist they run in one worker, which grades it once.
 CLASS_FILES = frozenset({"test_grading.py", "test_parallel.py", "test_postgres.py"})
 # The longest units of work first (measured with --durations), so that no worker starts one when the others are done.
-LONGEST_FIRST = ("graded-class", "test_cli.py", "test_readme.py", "test_hostile.py", "test_interruptions.py",
-                 "test_student_notebooks.py", "test_new_exercise.py", "test_exchange.py", "test_compat_equivalence.py")
+LONGEST_FIRST = ("graded-class", "test_cli.py", "test_readme.py", "test_hostile.py", "test_hub.py",
+                 "test_interruptions.py", "test_student_notebooks.py", "test_new_exercise.py", "test_exchange.py",
+                 "test_compat_equivalence.py")
 
 
 def work_unit(nodeid: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -119,3 +120,28 @@ def run_nbgrader(*args: str, cwd: Path, env: dict[str, str] | None = None) -> su
     base["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{base.get('PATH', '/usr/bin:/bin')}"
     return subprocess.run([sys.executable, "-c", NBGRADER, *args], cwd=cwd, env=base, capture_output=True,
                           text=True, timeout=300)
+
+
+def reachable_by_anyone(paths: list[Path]) -> str:
+    """Shell commands, for a private mount namespace (``unshare --mount --propagation private``), that let any user
+    reach each of ``paths`` where it lives in a folder only root may enter (pyenv's Python under /root, as on this
+    project's CI machines; a checkout there): an empty, world-readable tmpfs over that folder with only the child on
+    the way to each path bound back in. Nothing else of it is shown; nothing outside the namespace changes. Each call
+    makes fresh temporary folders (the commands remove them): use its text once."""
+    import tempfile
+
+    kept: dict[Path, set[Path]] = {}
+    for path in paths:
+        real = Path(path).resolve()
+        closed = next((p for p in reversed(real.parents) if p != Path("/") and not p.stat().st_mode & 0o001), None)
+        if closed is not None:
+            kept.setdefault(closed, set()).add(next(p for p in (real, *real.parents) if p.parent == closed))
+    commands = []
+    for closed, children in kept.items():
+        views = {child: tempfile.mkdtemp(prefix="grader-view-") for child in sorted(children)}
+        commands += [f"mount --bind {shlex.quote(str(c))} {v}" for c, v in views.items()]
+        commands.append(f"mount -t tmpfs -o mode=0755 tmpfs {shlex.quote(str(closed))}")
+        for child, view in views.items():
+            commands += [f"mkdir -p {shlex.quote(str(child))}", f"mount --bind {view} {shlex.quote(str(child))}",
+                         f"umount {view}", f"rmdir {view}"]
+    return " && ".join(commands)

@@ -1,0 +1,12 @@
+"""What every user of the class's JupyterHub reads, students and instructors alike: the course and the exchange.
+
+The hub's configuration (hub/jupyterhub_config.py) puts this folder on every server's JUPYTER_CONFIG_PATH; an
+instructor's shell gets it with `export JUPYTER_CONFIG_PATH=/path/to/repository/hub/everyone` (or a copy of this file
+in /etc/jupyter/). nbgrader's exchange is one folder every user can write to, as nbgrader's documentation sets it up:
+`sudo mkdir -p /srv/nbgrader/exchange && sudo chmod 777 /srv/nbgrader/exchange`.
+"""
+
+c = get_config()  # noqa: F821 -- injected by traitlets when nbgrader loads this file
+
+c.CourseDirectory.course_id = "embedding-layers"
+c.Exchange.root = "/srv/nbgrader/exchange"

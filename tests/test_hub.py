@@ -1,0 +1,391 @@
+"""The class as it runs on a JupyterHub, for real: students as separate OS users log in through the hub's page in a
+browser, fetch, run, Validate and submit with nbgrader's Assignment List; the instructor, an OS user too, collects,
+grades with ``python -m grader autograde`` and releases the feedback; each student fetches and reads their own page.
+
+The hub is the course's own configuration (``hub/jupyterhub_config.py``: LocalProcessSpawner, JupyterLab,
+``hub/everyone/nbgrader_config.py`` on every server's config path) with the machine-specific lines a test must change:
+loopback ports, a password instead of PAM, its state and the exchange in a folder of the test's. The proxy is
+configurable-http-proxy from the npm registry (``make hub``, ``hub/package-lock.json``). Everything runs in a private
+mount namespace (``unshare --mount``) whose /etc/passwd and /etc/group hold the class's three accounts, so the OS users
+exist for the hub, its servers and the instructor's commands and nowhere else: the machine's own accounts are never
+touched, and two runs at once do not meet. Each server runs as its student (setuid by the spawner), in a home only
+that student may enter. The hub, the proxy and every server are stopped at the end; the browser is Debian's Chromium
+with every request off loopback refused. Screenshots are kept under pytest's temporary folder (printed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+from urllib.request import urlopen
+
+import nbformat
+import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+from grader.project import REPO, notebook_index
+from grader.samples.submissions import fill
+from tests.helpers import reachable_by_anyone
+from tests.test_formgrader import CHROMIUM_ARGS, _chromium, _free_port
+
+ASSIGNMENT = "01_lookup"
+PASSWORD = "a-class-password"
+PROXY = REPO / "hub" / "node_modules" / ".bin" / "configurable-http-proxy"
+BIN = Path(sys.executable).parent
+STUDENTS = {"ada": True, "bob": False}    # who hands in the solution, who the untouched release
+INSTRUCTOR = "teach"
+START = 180          # seconds for the hub, or one student's server, to answer on a loaded 2-core machine
+STEP = 120_000       # milliseconds for one step in the browser (a Run All of 01_lookup takes ~10 s)
+
+
+@dataclass
+class Hub:
+    url: str
+    root: Path                   # the test's folder: homes, the exchange, the hub's state and log
+    uids: dict[str, int]         # account -> uid (the accounts exist only inside the namespace)
+    passwd: Path
+    group: Path
+
+    def home(self, account: str) -> Path:
+        return self.root / "home" / account
+
+    def run_as(self, account: str, cwd: Path, *command: str, check: bool = True) -> subprocess.CompletedProcess:
+        """``command`` as ``account`` (its uid and group, no others), in the hub's view of the machine: what the
+        instructor types in a terminal on the hub, or what a student's shell may do."""
+        uid = self.uids[account]
+        inside = (f"{self._namespace()} && cd {shlex_quote(cwd)} && exec setpriv --reuid={uid} --regid={uid} "
+                  f'--clear-groups "$@"')
+        env = {"PATH": f"{BIN}{os.pathsep}/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(self.home(account)),
+               "JUPYTER_CONFIG_PATH": str(self.root / "everyone")}
+        done = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", inside, "sh", *command],
+                              env=env, capture_output=True, text=True, timeout=600, check=False)
+        if check:
+            assert done.returncode == 0, (f"as {account}: {' '.join(command)} failed ({done.returncode}):\n"
+                                          f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+        return done
+
+    def _namespace(self) -> str:
+        """Shell commands that make this namespace the hub's: the class's accounts, and the interpreter and the
+        repository reachable by them (fresh temporary folders on every call)."""
+        opened = reachable_by_anyone([Path(sys.executable), REPO])
+        accounts = (f"mount --bind {shlex_quote(self.passwd)} /etc/passwd && "
+                    f"mount --bind {shlex_quote(self.group)} /etc/group")
+        return f"{opened} && {accounts}" if opened else accounts
+
+
+def shlex_quote(path: Path | str) -> str:
+    import shlex
+
+    return shlex.quote(str(path))
+
+
+def _accounts(root: Path) -> dict[str, int]:
+    """Three uids no account of the machine has, different for each run at once (the pid picks the block)."""
+    taken = {int(line.split(":")[2]) for line in Path("/etc/passwd").read_text().splitlines() if line.count(":") >= 6}
+    base = 61000 + (os.getpid() % 400) * 8
+    while taken & set(range(base, base + 3)):
+        base += 8
+    return {name: base + i for i, name in enumerate([*STUDENTS, INSTRUCTOR])}
+
+
+@pytest.fixture(scope="module")
+def hub() -> Iterator[Hub]:
+    if os.geteuid() != 0:
+        pytest.skip("students as OS users of a hub need root (CI and `make test` run as root)")
+    for tool in ("unshare", "setpriv"):
+        if shutil.which(tool) is None:
+            pytest.fail(f"{tool} (util-linux) is needed to run the hub's users")
+    if not PROXY.exists():
+        pytest.fail(f"{PROXY} is missing: `make hub` installs configurable-http-proxy from the npm registry")
+    root = Path(tempfile.mkdtemp(prefix="grader-hub-"))   # pytest's folders are root's alone: the users need in
+    root.chmod(0o755)
+    uids = _accounts(root)
+    (root / "home").mkdir(mode=0o755)
+    for account, uid in uids.items():
+        home = root / "home" / account
+        home.mkdir(mode=0o700)
+        os.chown(home, uid, uid)
+    passwd, group = root / "passwd", root / "group"
+    passwd.write_text(Path("/etc/passwd").read_text()
+                      + "".join(f"{a}:x:{u}:{u}::{root / 'home' / a}:/bin/sh\n" for a, u in uids.items()))
+    group.write_text(Path("/etc/group").read_text() + "".join(f"{a}:x:{u}:\n" for a, u in uids.items()))
+    exchange = root / "exchange"
+    exchange.mkdir()
+    exchange.chmod(0o777)     # as nbgrader's documentation sets /srv/nbgrader/exchange up
+    everyone = root / "everyone"
+    everyone.mkdir()
+    (everyone / "nbgrader_config.py").write_text(
+        "c = get_config()  # noqa: F821\n"
+        f"load_subconfig({str(REPO / 'hub' / 'everyone' / 'nbgrader_config.py')!r})  # noqa: F821\n"
+        f"c.Exchange.root = {str(exchange)!r}\n")
+    port = _free_port()
+    (root / "jupyterhub_config.py").write_text(f"""c = get_config()  # noqa: F821
+load_subconfig({str(REPO / 'hub' / 'jupyterhub_config.py')!r})  # noqa: F821
+c.JupyterHub.bind_url = "http://127.0.0.1:{port}"
+c.JupyterHub.hub_bind_url = "http://127.0.0.1:{_free_port()}"
+c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{_free_port()}"
+c.JupyterHub.authenticator_class = "dummy"           # a password for the test's accounts, instead of PAM
+c.DummyAuthenticator.password = {PASSWORD!r}
+c.Authenticator.allowed_users = {set(uids)!r}
+c.JupyterHub.db_url = "sqlite:///{root / 'jupyterhub.sqlite'}"
+c.JupyterHub.cookie_secret_file = {str(root / 'cookie_secret')!r}
+c.ConfigurableHTTPProxy.pid_file = {str(root / 'proxy.pid')!r}
+c.Spawner.environment = {{"JUPYTER_CONFIG_PATH": {str(everyone)!r}}}
+c.Spawner.start_timeout = {START}
+c.Spawner.http_timeout = {START}
+""")
+    made = Hub(f"http://127.0.0.1:{port}", root, uids, passwd, group)
+    log_path = root / "jupyterhub.log"
+    env = {"PATH": f"{BIN}{os.pathsep}/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(root)}
+    with log_path.open("w") as log:
+        server = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                                   made._namespace() + ' && exec "$@"', "sh", str(BIN / "jupyterhub"),
+                                   "-f", str(root / "jupyterhub_config.py")],
+                                  cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + START
+        while True:
+            if server.poll() is not None:
+                pytest.fail(f"jupyterhub exited ({server.returncode}):\n{log_path.read_text()[-5000:]}")
+            with contextlib.suppress(OSError), urlopen(f"{made.url}/hub/api", timeout=5) as answer:
+                if answer.status == 200:
+                    break
+            if time.monotonic() > deadline:
+                pytest.fail(f"jupyterhub did not answer within {START} s:\n{log_path.read_text()[-5000:]}")
+            time.sleep(0.5)
+        print(f"the hub's folder: {root}")
+        yield made
+    finally:
+        server.send_signal(signal.SIGTERM)   # the hub stops the proxy and every student's server
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=30)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGKILL)   # anything of its session still there
+        deadline = time.monotonic() + 30   # a server's kernels end a moment after the server
+        while (left := _processes_of(set(uids.values()))) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(root, ignore_errors=True)
+        assert not left, f"processes of the class's accounts outlived the hub: {left}"
+
+
+def _processes_of(uids: set[int]) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if entry.stat().st_uid in uids:
+                    found.append(int(entry.name))
+    return found
+
+
+def _text(page: str) -> str:
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", page)))
+
+
+class Student:
+    """One student's browser: logged in through the hub's page, working in JupyterLab's nbgrader panels."""
+
+    def __init__(self, hub: Hub, account: str, context, shots: Path, problems: list[str]) -> None:  # type: ignore[no-untyped-def]
+        self.hub, self.account, self.context, self.shots = hub, account, context, shots
+        self.page = context.new_page()
+        self.page.set_default_timeout(STEP)
+        self.page.on("console", lambda m: problems.append(f"{account}: console {m.text[:300]}")
+                     if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: problems.append(f"{account}: page error {e}"))
+
+    def shot(self, name: str) -> None:
+        self.page.screenshot(path=str(self.shots / f"{self.account}-{name}.png"))
+
+    def log_in(self) -> None:
+        page = self.page
+        page.goto(f"{self.hub.url}/hub/login")
+        page.fill("#username_input", self.account)
+        page.fill("#password_input", PASSWORD)
+        page.click("#login_submit")
+        page.wait_for_url(f"**/user/{self.account}/lab**", timeout=START * 1000)
+        page.wait_for_selector(".jp-LabShell")
+        self.shot("1-lab")
+
+    def assignment_list(self) -> None:
+        self.page.click(".lm-MenuBar-itemLabel:text-is('Nbgrader')")
+        self.page.click(".lm-Menu-itemLabel:text-is('Assignment List')")
+        self.page.wait_for_selector("#released_assignments_list, #fetched_assignments_list")
+
+    def fetch(self) -> None:
+        self.assignment_list()
+        self.page.click(f"#released_assignments_list .list_item:has-text('{ASSIGNMENT}') button:text-is('Fetch')")
+        self.page.wait_for_selector(f"#fetched_assignments_list >> text={ASSIGNMENT}")
+        self.shot("2-fetched")
+
+    def run_all_and_validate(self) -> str:
+        """Open the fetched notebook, Run All, save, Validate; the Validate dialog's text."""
+        page = self.page
+        page.goto(f"{self.hub.url}/user/{self.account}/lab/tree/{ASSIGNMENT}/{ASSIGNMENT}.ipynb")
+        page.wait_for_selector(".jp-Notebook .jp-Cell")
+        # The kernel has started and connected: the status bar says "Python 3 (ipykernel) | Idle".
+        page.wait_for_function("() => /\\| Idle/.test(document.querySelector('#jp-main-statusbar')?.innerText)",
+                               timeout=START * 1000)
+        state = """() => ({status: document.querySelector('.jp-Notebook-ExecutionIndicator')?.dataset.status,
+                          waiting: [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]
+                                   .some(p => p.innerText.includes('*'))})"""
+        started = f"() => {{ const s = ({state})(); return s.status === 'busy' || s.waiting; }}"
+        for attempt in range(3):   # a click JupyterLab takes before its menus are wired does nothing: click again
+            page.click(".lm-MenuBar-itemLabel:text-is('Run')")
+            page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
+            try:
+                page.wait_for_function(started, timeout=20_000)
+                break
+            except PlaywrightTimeout:
+                if attempt == 2:
+                    raise
+        # Run All has started (a cell waits or runs), then ended: the kernel idle and no cell waiting, twice in a row.
+        # (JupyterLab draws only the cells in view: the saved notebook, read afterwards, says what ran.)
+        deadline, calm = time.monotonic() + 2 * STEP / 1000, 0
+        while calm < 2:
+            if time.monotonic() > deadline:
+                pytest.fail(f"{self.account}'s Run All did not end within {2 * STEP / 1000:g} s")
+            time.sleep(1)
+            now = page.evaluate(state)
+            calm = calm + 1 if now["status"] == "idle" and not now["waiting"] else 0
+        self.shot("3-ran")
+        page.click(".lm-MenuBar-itemLabel:text-is('File')")
+        page.click(".lm-Menu-itemLabel:text-is('Save Notebook')")
+        page.wait_for_selector(".lm-TabBar-tab.jp-mod-current.jp-mod-dirty", state="detached")
+        page.click(".jp-NotebookPanel-toolbar >> text=Validate")
+        page.wait_for_selector(".jp-Dialog")
+        said = page.inner_text(".jp-Dialog")
+        self.shot("4-validated")
+        page.click(".jp-Dialog button:has-text('Ok')")
+        return said
+
+    def submit(self) -> None:
+        self.assignment_list()
+        self.page.click(f"#fetched_assignments_list .list_item:has-text('{ASSIGNMENT}') button:text-is('Submit')")
+        self.page.wait_for_selector(f"#submitted_assignments_list >> text={ASSIGNMENT}")
+        self.shot("5-submitted")
+
+    def feedback_page(self) -> str:
+        """Fetch the feedback in the Assignment List, follow its "view feedback" link to the folder it landed in,
+        open the page in JupyterLab, then in a tab of its own from the student's server; that page's HTML."""
+        page = self.page
+        self.assignment_list()
+        page.click(f"#submitted_assignments_list .list_item:has-text('{ASSIGNMENT}') button:text-is('Fetch Feedback')")
+        page.click("#submitted_assignments_list >> text=view feedback")
+        listed = page.locator(f".jp-DirListing-item:has-text('{ASSIGNMENT}.html')")
+        listed.dblclick()
+        page.wait_for_selector("iframe")
+        self.shot("6-feedback-in-lab")
+        [local] = list((self.hub.home(self.account) / ASSIGNMENT / "feedback").glob(f"*/{ASSIGNMENT}.html"))
+        relative = local.relative_to(self.hub.home(self.account)).as_posix()
+        tab = self.context.new_page()
+        tab.goto(f"{self.hub.url}/user/{self.account}/files/{quote(relative)}")
+        tab.wait_for_load_state()
+        tab.screenshot(path=str(self.shots / f"{self.account}-7-feedback.png"))
+        return tab.content()
+
+
+def test_a_class_on_a_jupyterhub_from_release_to_each_students_feedback(hub: Hub,
+                                                                        tmp_path_factory: pytest.TempPathFactory
+                                                                        ) -> None:
+    chromium = _chromium()
+    from playwright.sync_api import sync_playwright
+
+    shots = tmp_path_factory.mktemp("hub-screenshots")
+    print(f"screenshots: {shots}")
+    lookup = notebook_index()[ASSIGNMENT]
+    hub.run_as(INSTRUCTOR, REPO, "nbgrader", "release_assignment", ASSIGNMENT)
+
+    problems: list[str] = []
+    refused: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
+
+        def loopback_only(route) -> None:  # type: ignore[no-untyped-def]
+            if urlsplit(route.request.url).hostname == "127.0.0.1":
+                route.continue_()
+            else:
+                refused.append(route.request.url)
+                route.abort()
+
+        students = {}
+        try:
+            for account, solve in STUDENTS.items():
+                context = browser.new_context(viewport={"width": 1400, "height": 900})
+                context.route("**/*", loopback_only)
+                student = students[account] = Student(hub, account, context, shots, problems)
+                student.log_in()
+                student.fetch()
+                fetched = hub.home(account) / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+                assert fetched.stat().st_uid == hub.uids[account], "the fetched notebook is not the student's"
+                # The student's answers (typed in JupyterLab, written here as they would save them), as the student.
+                nbformat.write(fill(lookup, ASSIGNMENT, solve=solve), str(fetched))
+                os.chown(fetched, hub.uids[account], hub.uids[account])
+                said = student.run_all_and_validate()
+                ran = [c for c in nbformat.read(str(fetched), as_version=4).cells if c.cell_type == "code"]
+                errors = [o for c in ran for o in c.outputs if o.output_type == "error"]
+                if solve:
+                    assert "Success! Your notebook passes all the tests." in said, said
+                    assert all(c.execution_count for c in ran) and not errors, "Run All did not run every cell"
+                    assert any("image/png" in o.get("data", {}) for c in ran for o in c.outputs), "no plot was drawn"
+                else:
+                    assert "Success" not in said and "The following cell failed" in said, said
+                    assert errors and errors[0].ename == "NotImplementedError", (
+                        f"the release's stub did not raise: cells run {[c.execution_count for c in ran]}")
+                student.submit()
+
+            # The instructor, in a class workspace of their own: collect, grade, release the feedback.
+            workspace = hub.home(INSTRUCTOR) / "fall"
+            hub.run_as(INSTRUCTOR, hub.home(INSTRUCTOR), "mkdir", "fall")
+            hub.run_as(INSTRUCTOR, workspace, "nbgrader", "collect", ASSIGNMENT)
+            graded = hub.run_as(INSTRUCTOR, workspace, "python", "-m", "grader", "autograde", "--root", ".")
+            assert "sandboxed" in graded.stderr and "ada " in graded.stdout, graded.stdout + graded.stderr
+            hub.run_as(INSTRUCTOR, workspace, "nbgrader", "release_feedback", ASSIGNMENT)
+
+            scores = {}
+            for account, student in students.items():
+                page = student.feedback_page()
+                text = _text(page)
+                found = re.search(rf"{ASSIGNMENT} \(Score: ([\d.]+) / ([\d.]+)\)", text)
+                assert found, f"{account}'s feedback page shows no score: {text[:500]}"
+                scores[account] = float(found[1])
+                assert "BEGIN HIDDEN TESTS" not in page and "grade_check_ids" not in page, f"{account}: hidden tests"
+                assert "<math" in page, f"{account}'s feedback page has no typeset maths"
+                mine = sorted((hub.home(account) / ASSIGNMENT / "feedback").glob(f"*/{ASSIGNMENT}.html"))
+                graded_page = workspace / "feedback" / account / ASSIGNMENT / f"{ASSIGNMENT}.html"
+                assert len(mine) == 1 and mine[0].read_bytes() == graded_page.read_bytes(), (account, mine)
+                for step in ("autograded", "feedback"):   # where nbgrader's own autograde and generate_feedback put
+                    folder = workspace / step / account / ASSIGNMENT   # them, for release_feedback to read
+                    for name in ("timestamp.txt", "submission_secret.txt"):
+                        assert (folder / name).read_bytes() == (workspace / "submitted" / account / ASSIGNMENT
+                                                                / name).read_bytes(), f"{folder / name}"
+            assert scores["bob"] == 0 < scores["ada"], scores
+        finally:
+            browser.close()
+
+    # Each reads their own and no one else's: a home is its owner's alone, the exchange's feedback cannot be listed.
+    ada_page = next((hub.home("ada") / ASSIGNMENT / "feedback").glob(f"*/{ASSIGNMENT}.html"))
+    peek = hub.run_as("bob", hub.home("bob"), "cat", str(ada_page), check=False)
+    assert peek.returncode != 0 and "Permission denied" in peek.stderr, peek
+    listing = hub.run_as("bob", hub.home("bob"), "ls", str(hub.root / "exchange" / "embedding-layers" / "feedback"),
+                         check=False)
+    assert listing.returncode != 0 and "Permission denied" in listing.stderr, listing
+    assert not refused, f"the pages asked for something off the machine: {refused[:5]}"
+    assert not problems, "\n".join(problems)
