@@ -15,35 +15,26 @@ write into.
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import os
-import shutil
-import socket
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
-from urllib.request import urlopen
 
 import pytest
 
-from grader.project import REPO, default_db_url, graded_assignments
+from grader.project import default_db_url, graded_assignments
+from tests.browser import CHROMIUM_ARGS, TOKEN, chromium_path, jupyter_lab
 from tests.conftest import RELEASE, SOLUTION, submit_like_the_class
 from tests.helpers import run_grader
 
 CLASS = [(SOLUTION, "01_lookup"), (RELEASE, "01_lookup"), (SOLUTION, "03_tied_embeddings")]
 WRITTEN = "cost_answer"        # 01_lookup's written answer (2 points): every solution-filled submission awaits a person
 TA_SCORE = 1.5
-TOKEN = "formgrader-test-token"
-SERVER_START = 120             # seconds: JupyterLab and its extensions on a busy 2-core machine take ~10 s
 # MathJax 2 has typeset a formula: its rendered output (HTML-CSS, SVG or CommonHTML) beside the TeX it replaced
 TYPESET = ("document.querySelectorAll('script[type^=\"math/tex\"]').length > 0 && "
            "document.querySelectorAll('span.MathJax, span.MathJax_SVG, span.MathJax_CHTML').length > 0")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
 
 
 # Console errors that are not the project's or formgrader's, and cannot be avoided with the MathJax the lock installs:
@@ -62,65 +53,7 @@ def _known(text: str, source: str) -> bool:
     return any(said in text and where in source for said, where in KNOWN_CONSOLE_ERRORS)
 
 
-def _chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-    if not found:
-        pytest.skip("Chromium is not installed (`make test` installs the Debian package)")
-    return found
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def jupyter_lab(root: Path, state: Path) -> Iterator[str]:
-    """``jupyter lab`` started in ``root`` as the README says, on 127.0.0.1, a free port and a token, no browser; its
-    base URL once ``/api/status`` answers (bounded: a server that exits or does not answer fails the test with its
-    log). Jupyter's per-user folders are ``state``'s, so nothing of the machine's user leaks in or is written; the
-    environment's own (sys-prefix) configuration, which enables nbgrader's and jupyter-server-mathjax's extensions,
-    is read as an instructor's would be. Stopped, and waited for, at the end."""
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-           "PYTHONPATH": os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]),
-           "JUPYTER_CONFIG_DIR": str(state / "config"), "JUPYTER_RUNTIME_DIR": str(state / "runtime"),
-           "JUPYTER_DATA_DIR": str(state / "data"), "JUPYTERLAB_SETTINGS_DIR": str(state / "settings"),
-           "JUPYTERLAB_WORKSPACES_DIR": str(state / "workspaces")}
-    state.mkdir(parents=True, exist_ok=True)
-    log_path = state / "jupyter-lab.log"
-    command = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-               "--ServerApp.port_retries=0", f"--IdentityProvider.token={TOKEN}"]
-    if os.geteuid() == 0:   # CI and this machine run as root; Jupyter refuses that without the flag
-        command.append("--allow-root")
-    with log_path.open("w") as log:
-        server = subprocess.Popen(command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + SERVER_START
-        while True:
-            if server.poll() is not None:
-                pytest.fail(f"jupyter lab exited ({server.returncode}) before answering:\n"
-                            f"{log_path.read_text()[-5000:]}")
-            try:
-                with urlopen(f"{url}/api/status?token={TOKEN}", timeout=5) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"jupyter lab did not answer within {SERVER_START} s:\n{log_path.read_text()[-5000:]}")
-            time.sleep(0.5)
-        yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=30)
-        print(f"jupyter lab's log: {log_path}")
 
 
 def gradebook_state(root: Path) -> dict[tuple[str, str, str, str], tuple[float | None, float | None, bool]]:
@@ -171,7 +104,7 @@ def _rows(page, selector: str = "#main-table tr") -> list[list[str]]:  # type: i
 
 def test_formgrader_on_a_graded_workspace_in_a_browser_offline(workspace: Path,
                                                                tmp_path_factory: pytest.TempPathFactory) -> None:
-    chromium = _chromium()
+    chromium = chromium_path()
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 

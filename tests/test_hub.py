@@ -33,12 +33,11 @@ from urllib.request import urlopen
 
 import nbformat
 import pytest
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from grader.project import REPO, notebook_index
 from grader.samples.submissions import fill
+from tests.browser import CHROMIUM_ARGS, chromium_path, free_port, open_notebook, run_all, save, validate
 from tests.helpers import reachable_by_anyone
-from tests.test_formgrader import CHROMIUM_ARGS, _chromium, _free_port
 
 ASSIGNMENT = "01_lookup"
 PASSWORD = "a-class-password"
@@ -130,12 +129,12 @@ def hub() -> Iterator[Hub]:
         "c = get_config()  # noqa: F821\n"
         f"load_subconfig({str(REPO / 'hub' / 'everyone' / 'nbgrader_config.py')!r})  # noqa: F821\n"
         f"c.Exchange.root = {str(exchange)!r}\n")
-    port = _free_port()
+    port = free_port()
     (root / "jupyterhub_config.py").write_text(f"""c = get_config()  # noqa: F821
 load_subconfig({str(REPO / 'hub' / 'jupyterhub_config.py')!r})  # noqa: F821
 c.JupyterHub.bind_url = "http://127.0.0.1:{port}"
-c.JupyterHub.hub_bind_url = "http://127.0.0.1:{_free_port()}"
-c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{_free_port()}"
+c.JupyterHub.hub_bind_url = "http://127.0.0.1:{free_port()}"
+c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{free_port()}"
 c.JupyterHub.authenticator_class = "dummy"           # a password for the test's accounts, instead of PAM
 c.DummyAuthenticator.password = {PASSWORD!r}
 c.Authenticator.allowed_users = {set(uids)!r}
@@ -237,43 +236,13 @@ class Student:
 
     def run_all_and_validate(self) -> str:
         """Open the fetched notebook, Run All, save, Validate; the Validate dialog's text."""
-        page = self.page
-        page.goto(f"{self.hub.url}/user/{self.account}/lab/tree/{ASSIGNMENT}/{ASSIGNMENT}.ipynb")
-        page.wait_for_selector(".jp-Notebook .jp-Cell")
-        # The kernel has started and connected: the status bar says "Python 3 (ipykernel) | Idle".
-        page.wait_for_function("() => /\\| Idle/.test(document.querySelector('#jp-main-statusbar')?.innerText)",
-                               timeout=START * 1000)
-        state = """() => ({status: document.querySelector('.jp-Notebook-ExecutionIndicator')?.dataset.status,
-                          waiting: [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]
-                                   .some(p => p.innerText.includes('*'))})"""
-        started = f"() => {{ const s = ({state})(); return s.status === 'busy' || s.waiting; }}"
-        for attempt in range(3):   # a click JupyterLab takes before its menus are wired does nothing: click again
-            page.click(".lm-MenuBar-itemLabel:text-is('Run')")
-            page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
-            try:
-                page.wait_for_function(started, timeout=20_000)
-                break
-            except PlaywrightTimeout:
-                if attempt == 2:
-                    raise
-        # Run All has started (a cell waits or runs), then ended: the kernel idle and no cell waiting, twice in a row.
-        # (JupyterLab draws only the cells in view: the saved notebook, read afterwards, says what ran.)
-        deadline, calm = time.monotonic() + 2 * STEP / 1000, 0
-        while calm < 2:
-            if time.monotonic() > deadline:
-                pytest.fail(f"{self.account}'s Run All did not end within {2 * STEP / 1000:g} s")
-            time.sleep(1)
-            now = page.evaluate(state)
-            calm = calm + 1 if now["status"] == "idle" and not now["waiting"] else 0
+        open_notebook(self.page, f"{self.hub.url}/user/{self.account}/lab/tree/{ASSIGNMENT}/{ASSIGNMENT}.ipynb",
+                      START)
+        run_all(self.page, 2 * STEP / 1000, self.account)
         self.shot("3-ran")
-        page.click(".lm-MenuBar-itemLabel:text-is('File')")
-        page.click(".lm-Menu-itemLabel:text-is('Save Notebook')")
-        page.wait_for_selector(".lm-TabBar-tab.jp-mod-current.jp-mod-dirty", state="detached")
-        page.click(".jp-NotebookPanel-toolbar >> text=Validate")
-        page.wait_for_selector(".jp-Dialog")
-        said = page.inner_text(".jp-Dialog")
+        save(self.page)
+        said = validate(self.page, STEP / 1000)
         self.shot("4-validated")
-        page.click(".jp-Dialog button:has-text('Ok')")
         return said
 
     def submit(self) -> None:
@@ -305,7 +274,7 @@ class Student:
 def test_a_class_on_a_jupyterhub_from_release_to_each_students_feedback(hub: Hub,
                                                                         tmp_path_factory: pytest.TempPathFactory
                                                                         ) -> None:
-    chromium = _chromium()
+    chromium = chromium_path()
     from playwright.sync_api import sync_playwright
 
     shots = tmp_path_factory.mktemp("hub-screenshots")

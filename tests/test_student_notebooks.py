@@ -1,13 +1,18 @@
 """A student's notebook runs top to bottom where only numpy, torch and matplotlib exist (plain Jupyter,
-Binder, Colab): the release with the answers filled in is executed in a kernel that cannot import grader."""
+Binder, Colab): the release with the answers filled in is run as a student runs it — in JupyterLab, in a real browser
+(Debian's Chromium, headless), Run All then nbgrader's Validate — with a kernel that cannot import grader. Screenshots
+of each notebook after its run and its Validate are kept under pytest's temporary folder (printed)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
+import queue
 import sys
+import threading
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import nbformat
 import pytest
@@ -15,6 +20,7 @@ from nbclient import NotebookClient
 
 from grader.project import assignments
 from grader.samples.submissions import fill
+from tests.browser import CHROMIUM_ARGS, TOKEN, chromium_path, jupyter_lab, open_notebook, run_all, save, validate
 
 # A kernel for which `import grader` fails, as on a student's machine.
 KERNEL_WITHOUT_GRADER = [
@@ -26,7 +32,6 @@ KERNEL_WITHOUT_GRADER = [
 
 CELL_LIMIT_S = 1800
 NOTEBOOKS = [(a, nb) for a in assignments() for nb in a.notebooks]
-Executed = nbformat.NotebookNode | Exception   # an executed notebook, or what its execution raised
 
 
 @pytest.fixture(scope="module")
@@ -39,49 +44,113 @@ def student_kernel(tmp_path_factory: pytest.TempPathFactory) -> str:
     return "student"
 
 
+@dataclass
+class Ran:
+    """One notebook as a student ran it in JupyterLab: the notebook it saved, what Validate said, what the browser's
+    console reported."""
+    notebook: nbformat.NotebookNode
+    validated: str
+    problems: list[str]
+
+
 @pytest.fixture(scope="module")
-def executed(student_kernel: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Executed]:
-    """Every completed notebook, executed top to bottom in the student kernel: notebook -> the executed notebook, or
-    what its execution raised. Each notebook has a kernel of its own, as before; as many run at once as there are
-    cores, since one kernel running small cells leaves the other cores idle."""
+def executed(student_kernel: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Ran | Exception]:
+    """Every completed notebook run as a student runs it: in JupyterLab (a real ``jupyter lab`` on loopback, whose
+    Python kernel cannot import grader), in headless Chromium — open, Run > Run All Cells, File > Save, nbgrader's
+    Validate button — two notebooks at once (one browser per core). notebook -> what ran, or what went wrong."""
+    from playwright.sync_api import sync_playwright
+
     from grader.grading.engine import default_jobs
 
-    async def run(assignment, notebook: str, slots: asyncio.Semaphore) -> Executed:
+    chromium = chromium_path()
+    root = tmp_path_factory.mktemp("student")
+    for assignment, notebook in NOTEBOOKS:
         nb = fill(assignment, notebook) if assignment.graded else nbformat.read(
             str(assignment.source_dir / f"{notebook}.ipynb"), as_version=4)
-        # A generous limit: this test proves the notebook runs, not how fast (a busy machine must not fail it). How
-        # fast is `make bench`'s job, which checks every notebook against its budget in the README.
-        client = NotebookClient(nb, kernel_name=student_kernel, timeout=CELL_LIMIT_S,
-                                resources={"metadata": {"path": str(tmp_path_factory.mktemp(notebook))}})
-        async with slots:
-            try:
-                await client.async_execute()  # raises CellExecutionError, naming the cell, if anything fails
-            except Exception as error:   # handed to the notebook's own test, which raises it
-                return error
-        return nb
+        (root / assignment.name).mkdir(exist_ok=True)
+        nbformat.write(nb, str(root / assignment.name / f"{notebook}.ipynb"))
+    state = tmp_path_factory.mktemp("student-jupyter")
+    # The server's "python3" kernel is the student one (a kernel in the user's data folder comes before the
+    # environment's own): every notebook, and Validate, runs where grader cannot be imported.
+    (state / "data" / "kernels" / "python3").mkdir(parents=True)
+    (state / "data" / "kernels" / "python3" / "kernel.json").write_text(json.dumps(
+        {"argv": KERNEL_WITHOUT_GRADER, "display_name": "Python 3 (ipykernel)", "language": "python"}))
+    shots = tmp_path_factory.mktemp("student-screenshots")
+    print(f"screenshots: {shots}")
+    work: queue.Queue = queue.Queue()
+    for item in NOTEBOOKS:
+        work.put(item)
+    results: dict[str, Ran | Exception] = {}
 
-    async def run_all() -> list[Executed]:
-        slots = asyncio.Semaphore(default_jobs())
-        return await asyncio.gather(*(run(assignment, notebook, slots) for assignment, notebook in NOTEBOOKS))
+    def student(base: str) -> None:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
+            try:
+                while True:
+                    try:
+                        assignment, notebook = work.get_nowait()
+                    except queue.Empty:
+                        return
+                    try:
+                        results[notebook] = _run_in_lab(browser, base, root, assignment.name, notebook, shots)
+                    except Exception as error:   # handed to the notebook's own test, which raises it
+                        results[notebook] = error
+            finally:
+                browser.close()
 
     with pytest.MonkeyPatch.context() as monkeypatch:
         monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)  # a student's run: experiments included
-        results = asyncio.run(run_all())
-    return {notebook: result for (_, notebook), result in zip(NOTEBOOKS, results, strict=True)}
+        with jupyter_lab(root, state) as base:
+            threads = [threading.Thread(target=student, args=(base,)) for _ in range(default_jobs())]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+    return results
+
+
+def _run_in_lab(browser, base: str, root: Path, folder: str, notebook: str,  # type: ignore[no-untyped-def]
+                shots: Path) -> Ran:
+    problems: list[str] = []
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    context.route("**/*", lambda route: route.continue_() if urlsplit(route.request.url).hostname == "127.0.0.1"
+                  else (problems.append(f"asked for {route.request.url}"), route.abort()))
+    page = context.new_page()
+    page.set_default_timeout(120_000)
+    page.on("console", lambda m: problems.append(f"console: {m.text[:300]}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    try:
+        # A JupyterLab workspace of its own, reset: the server's default one would reopen the notebooks before it.
+        open_notebook(page, f"{base}/lab/workspaces/{notebook}/tree/{folder}/{notebook}.ipynb?reset&token={TOKEN}")
+        run_all(page, CELL_LIMIT_S, notebook)
+        page.screenshot(path=str(shots / f"{notebook}-1-ran.png"))
+        save(page)
+        said = validate(page, 600)
+        page.screenshot(path=str(shots / f"{notebook}-2-validated.png"))
+        return Ran(nbformat.read(str(root / folder / f"{notebook}.ipynb"), as_version=4), said, problems)
+    finally:
+        context.close()
 
 
 @pytest.mark.parametrize("notebook", [nb for _, nb in NOTEBOOKS])
-def test_completed_student_notebook_runs_without_grader(
-    executed: dict[str, Executed], notebook: str
+def test_completed_student_notebook_runs_in_jupyterlab_without_grader(
+    executed: dict[str, Ran | Exception], notebook: str
 ) -> None:
-    nb = executed[notebook]
-    if isinstance(nb, Exception):
-        raise nb
-    streams = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "stream"]
+    ran = executed[notebook]
+    if isinstance(ran, Exception):
+        raise ran
+    code = [c for c in ran.notebook.cells if c.cell_type == "code"]
+    errors = [f"cell {i}: {o.ename}: {o.evalue}" for i, c in enumerate(code) for o in c.outputs
+              if o.output_type == "error"]
+    assert not errors, f"{notebook} raised in JupyterLab: {errors}"
+    assert all(c.execution_count for c in code), f"Run All left cells of {notebook} unrun"
+    streams = [o for c in code for o in c.outputs if o.output_type == "stream"]
     assert not [o.text for o in streams if o.name == "stderr"], "the notebook writes to stderr"
-    images = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
+    images = [o for c in code for o in c.outputs
               if o.output_type == "display_data" and "image/png" in o.get("data", {})]
     assert images, f"{notebook} shows no plot"
+    assert "Success! Your notebook passes all the tests." in ran.validated, f"Validate said: {ran.validated}"
+    assert not ran.problems, "\n".join(ran.problems)
 
 
 def test_the_student_kernel_really_cannot_import_grader(student_kernel: str, tmp_path: Path) -> None:
