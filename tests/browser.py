@@ -37,12 +37,13 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def jupyter_lab(root: Path, state: Path) -> Iterator[str]:
+def jupyter_lab(root: Path, state: Path, jupyter_path: Path | None = None) -> Iterator[str]:
     """``jupyter lab`` started in ``root`` as the README says, on 127.0.0.1, a free port and a token, no browser; its
     base URL once ``/api/status`` answers (bounded: a server that exits or does not answer fails the test with its
     log). Jupyter's per-user folders are ``state``'s, so nothing of the machine's user leaks in or is written; the
     environment's own (sys-prefix) configuration, which enables nbgrader's and jupyter-server-mathjax's extensions,
-    is read as an instructor's would be. Stopped, and waited for, at the end."""
+    is read as an instructor's would be. ``jupyter_path``: a folder searched first for kernels and data. Stopped, and
+    waited for, at the end."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -50,6 +51,8 @@ def jupyter_lab(root: Path, state: Path) -> Iterator[str]:
            "JUPYTER_CONFIG_DIR": str(state / "config"), "JUPYTER_RUNTIME_DIR": str(state / "runtime"),
            "JUPYTER_DATA_DIR": str(state / "data"), "JUPYTERLAB_SETTINGS_DIR": str(state / "settings"),
            "JUPYTERLAB_WORKSPACES_DIR": str(state / "workspaces")}
+    if jupyter_path is not None:   # searched before every other folder: kernels here win over the environment's
+        env["JUPYTER_PATH"] = os.pathsep.join([str(jupyter_path), *filter(None, [env.get("JUPYTER_PATH")])])
     state.mkdir(parents=True, exist_ok=True)
     log_path = state / "jupyter-lab.log"
     command = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
@@ -134,7 +137,8 @@ def save(page) -> None:  # type: ignore[no-untyped-def]
 def validate(page, timeout_s: float) -> str:  # type: ignore[no-untyped-def]
     """nbgrader's Validate button in the notebook's toolbar; the text of the dialog it opens (then closed)."""
     page.click(".jp-NotebookPanel-toolbar >> text=Validate")
-    page.wait_for_selector(".jp-Dialog", timeout=timeout_s * 1000)
-    said = page.inner_text(".jp-Dialog")
+    dialog = page.locator(".jp-Dialog:has-text('Validation Results')")
+    dialog.wait_for(timeout=timeout_s * 1000)
+    said = dialog.inner_text()
     page.click(".jp-Dialog button:has-text('Ok')")
     return said

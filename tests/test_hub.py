@@ -91,8 +91,10 @@ def shlex_quote(path: Path | str) -> str:
 
 
 def _accounts(root: Path) -> dict[str, int]:
-    """Three uids no account of the machine has, different for each run at once (the pid picks the block)."""
+    """Three uids no account of the machine has and no process runs as (another run's included; the pid picks
+    where to start looking)."""
     taken = {int(line.split(":")[2]) for line in Path("/etc/passwd").read_text().splitlines() if line.count(":") >= 6}
+    taken |= {entry.stat().st_uid for entry in Path("/proc").iterdir() if entry.name.isdigit() and entry.exists()}
     base = 61000 + (os.getpid() % 400) * 8
     while taken & set(range(base, base + 3)):
         base += 8
@@ -122,7 +124,7 @@ def hub() -> Iterator[Hub]:
     group.write_text(Path("/etc/group").read_text() + "".join(f"{a}:x:{u}:\n" for a, u in uids.items()))
     exchange = root / "exchange"
     exchange.mkdir()
-    exchange.chmod(0o777)     # as nbgrader's documentation sets /srv/nbgrader/exchange up
+    exchange.chmod(0o1777)    # as hub/everyone/nbgrader_config.py says to set /srv/nbgrader/exchange up
     everyone = root / "everyone"
     everyone.mkdir()
     (everyone / "nbgrader_config.py").write_text(
@@ -167,6 +169,7 @@ c.Spawner.http_timeout = {START}
         print(f"the hub's folder: {root}")
         yield made
     finally:
+        proxy = int((root / "proxy.pid").read_text()) if (root / "proxy.pid").exists() else None
         server.send_signal(signal.SIGTERM)   # the hub stops the proxy and every student's server
         try:
             server.wait(timeout=60)
@@ -181,8 +184,13 @@ c.Spawner.http_timeout = {START}
         for pid in left:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+        proxy_left = proxy is not None and Path(f"/proc/{proxy}").exists() and \
+            "configurable-http-proxy" in Path(f"/proc/{proxy}/cmdline").read_bytes().decode(errors="replace")
+        if proxy_left:
+            os.kill(proxy, signal.SIGKILL)
         shutil.rmtree(root, ignore_errors=True)
         assert not left, f"processes of the class's accounts outlived the hub: {left}"
+        assert not proxy_left, "configurable-http-proxy outlived the hub"
 
 
 def _processes_of(uids: set[int]) -> list[int]:
@@ -304,6 +312,8 @@ def test_a_class_on_a_jupyterhub_from_release_to_each_students_feedback(hub: Hub
                 student.fetch()
                 fetched = hub.home(account) / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
                 assert fetched.stat().st_uid == hub.uids[account], "the fetched notebook is not the student's"
+                assert fetched.read_bytes() == (REPO / "course" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").read_bytes(), (
+                    "the student fetched something other than the release")
                 # The student's answers (typed in JupyterLab, written here as they would save them), as the student.
                 nbformat.write(fill(lookup, ASSIGNMENT, solve=solve), str(fetched))
                 os.chown(fetched, hub.uids[account], hub.uids[account])
@@ -325,7 +335,8 @@ def test_a_class_on_a_jupyterhub_from_release_to_each_students_feedback(hub: Hub
             hub.run_as(INSTRUCTOR, hub.home(INSTRUCTOR), "mkdir", "fall")
             hub.run_as(INSTRUCTOR, workspace, "nbgrader", "collect", ASSIGNMENT)
             graded = hub.run_as(INSTRUCTOR, workspace, "python", "-m", "grader", "autograde", "--root", ".")
-            assert "sandboxed" in graded.stderr and "ada " in graded.stdout, graded.stdout + graded.stderr
+            assert "kernels, sandboxed (" in graded.stderr and "NOT sandboxed" not in graded.stderr, graded.stderr
+            assert "ada " in graded.stdout and "bob " in graded.stdout, graded.stdout
             hub.run_as(INSTRUCTOR, workspace, "nbgrader", "release_feedback", ASSIGNMENT)
 
             scores = {}
@@ -356,5 +367,8 @@ def test_a_class_on_a_jupyterhub_from_release_to_each_students_feedback(hub: Hub
     listing = hub.run_as("bob", hub.home("bob"), "ls", str(hub.root / "exchange" / "embedding-layers" / "feedback"),
                          check=False)
     assert listing.returncode != 0 and "Permission denied" in listing.stderr, listing
+    course = hub.root / "exchange" / "embedding-layers"
+    moved = hub.run_as("bob", hub.home("bob"), "mv", str(course), str(hub.root / "exchange" / "mine"), check=False)
+    assert moved.returncode != 0 and course.is_dir(), f"a student moved the course's exchange folder: {moved}"
     assert not refused, f"the pages asked for something off the machine: {refused[:5]}"
     assert not problems, "\n".join(problems)

@@ -10,9 +10,11 @@ import os
 import queue
 import sys
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
+from urllib.request import urlopen
 
 import nbformat
 import pytest
@@ -35,13 +37,14 @@ NOTEBOOKS = [(a, nb) for a in assignments() for nb in a.notebooks]
 
 
 @pytest.fixture(scope="module")
-def student_kernel(tmp_path_factory: pytest.TempPathFactory) -> str:
+def student_kernel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     spec_dir = tmp_path_factory.mktemp("jupyter") / "kernels" / "student"
     spec_dir.mkdir(parents=True)
     (spec_dir / "kernel.json").write_text(json.dumps(
         {"argv": KERNEL_WITHOUT_GRADER, "display_name": "student (no grader)", "language": "python"}))
-    os.environ["JUPYTER_PATH"] = f"{spec_dir.parent.parent}{os.pathsep}{os.environ.get('JUPYTER_PATH', '')}"
-    return "student"
+    with pytest.MonkeyPatch.context() as monkeypatch:   # for this module's tests only
+        monkeypatch.setenv("JUPYTER_PATH", f"{spec_dir.parent.parent}{os.pathsep}{os.environ.get('JUPYTER_PATH', '')}")
+        yield "student"
 
 
 @dataclass
@@ -70,10 +73,11 @@ def executed(student_kernel: str, tmp_path_factory: pytest.TempPathFactory) -> d
         (root / assignment.name).mkdir(exist_ok=True)
         nbformat.write(nb, str(root / assignment.name / f"{notebook}.ipynb"))
     state = tmp_path_factory.mktemp("student-jupyter")
-    # The server's "python3" kernel is the student one (a kernel in the user's data folder comes before the
-    # environment's own): every notebook, and Validate, runs where grader cannot be imported.
-    (state / "data" / "kernels" / "python3").mkdir(parents=True)
-    (state / "data" / "kernels" / "python3" / "kernel.json").write_text(json.dumps(
+    # The server's "python3" kernel is the student one (JUPYTER_PATH is searched before the environment's own
+    # kernels): every notebook, and Validate, runs where grader cannot be imported. Asked of the server below.
+    first = tmp_path_factory.mktemp("student-jupyter-path")
+    (first / "kernels" / "python3").mkdir(parents=True)
+    (first / "kernels" / "python3" / "kernel.json").write_text(json.dumps(
         {"argv": KERNEL_WITHOUT_GRADER, "display_name": "Python 3 (ipykernel)", "language": "python"}))
     shots = tmp_path_factory.mktemp("student-screenshots")
     print(f"screenshots: {shots}")
@@ -100,7 +104,10 @@ def executed(student_kernel: str, tmp_path_factory: pytest.TempPathFactory) -> d
 
     with pytest.MonkeyPatch.context() as monkeypatch:
         monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)  # a student's run: experiments included
-        with jupyter_lab(root, state) as base:
+        with jupyter_lab(root, state, jupyter_path=first) as base:
+            with urlopen(f"{base}/api/kernelspecs?token={TOKEN}", timeout=30) as answer:
+                specs = json.load(answer)["kernelspecs"]
+            assert specs["python3"]["spec"]["argv"] == KERNEL_WITHOUT_GRADER, specs["python3"]["spec"]["argv"]
             threads = [threading.Thread(target=student, args=(base,)) for _ in range(default_jobs())]
             for thread in threads:
                 thread.start()
