@@ -46,6 +46,10 @@ c.HTMLExporter.sanitize_html = True
 c.HTMLExporter.filters = {"clean_html": "grader.compat.feedback.safe_html",  # outputs (keeps <p>, tables, images)
                           "strip_files_prefix": "grader.compat.feedback.inert_markdown"}  # Markdown, every template
 
+# `nbgrader collect` takes a submission as the student's who owns its folder in the exchange, not whoever it names
+# (stock nbgrader only warns): grader/compat/exchange.py.
+c.ExchangeFactory.collect = "grader.compat.exchange.CollectOwnSubmissions"
+
 # Feedback shows each hidden test by its name, points and report, never its source (nbgrader#917).
 c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
 c.GenerateFeedback.exporter_class = FeedbackExporter  # HTMLExporter whose templates are compiled once per process

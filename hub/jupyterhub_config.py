@@ -16,8 +16,8 @@ separate OS users and a browser.
 Not done here, and needed for a real class (README): a student's server can read whatever their OS user can, so the
 checkout (solutions/, grader/, .git/) must be out of their reach, with the environment installed where they can read
 it; TLS in front of the hub (it listens on loopback only); limits on memory and CPU (LocalProcessSpawner enforces
-none: SystemdSpawner does); nbgrader's exchange trusts the student id a student gives (nbgrader collect only warns
-when an inbound folder's owner differs from the student it names).
+none: SystemdSpawner does). (nbgrader's exchange would trust the student id a student gives; the course's collect,
+configured in hub/everyone/nbgrader_config.py, counts a submission for its owner: grader/compat/exchange.py.)
 """
 
 import sys

@@ -86,3 +86,38 @@ def test_release_fetch_submit_collect_grade_and_fetch_feedback(workspace: Path,
         expected = (workspace / "feedback" / student / ASSIGNMENT / f"{ASSIGNMENT}.html").read_bytes()
         assert pages[0].read_bytes() == expected, f"{student} fetched a page other than the one graded for them"
     assert scores["bob"] == 0 < scores["ada"], scores   # each got their own: the solution scores, the stubs do not
+
+
+def test_collect_takes_what_stock_takes_but_a_submission_in_another_students_name(tmp_path: Path) -> None:
+    """grader.compat.exchange.CollectOwnSubmissions against nbgrader's stock ExchangeCollect on one inbound folder:
+    the same newest submission for a student who owns theirs; none for a name whose folders someone else owns, where
+    stock takes the impostor's (tests/test_hub.py does the same on a real hub, with separate OS users)."""
+    import pwd
+
+    from nbgrader.coursedir import CourseDirectory
+    from nbgrader.exchange.default.collect import ExchangeCollect
+    from traitlets.config import Config
+
+    from grader.compat.exchange import CollectOwnSubmissions
+
+    me = pwd.getpwuid(os.getuid()).pw_name
+    inbound = tmp_path / "exchange" / "embedding-layers" / "inbound"
+    for name in (f"{me}+{ASSIGNMENT}+2026-12-01 10:00:00.000000 UTC+a",
+                 f"{me}+{ASSIGNMENT}+2026-12-02 10:00:00.000000 UTC+b",
+                 f"someone-else+{ASSIGNMENT}+2026-12-03 10:00:00.000000 UTC+c"):
+        (inbound / name).mkdir(parents=True)
+        (inbound / name / "timestamp.txt").write_text(name.split("+")[2])
+    config = Config()
+    (tmp_path / "course").mkdir()   # (its gradebook, created here, holds no due date)
+    config.CourseDirectory.root = str(tmp_path / "course")
+    config.CourseDirectory.course_id = "embedding-layers"
+    config.CourseDirectory.assignment_id = ASSIGNMENT
+    config.Exchange.root = str(tmp_path / "exchange")
+    found = {}
+    for kind in (ExchangeCollect, CollectOwnSubmissions):
+        collect = kind(coursedir=CourseDirectory(config=config), config=config)
+        collect.init_src()
+        found[kind.__name__] = sorted(r["filename"] for r in collect.src_records)
+    mine = f"{me}+{ASSIGNMENT}+2026-12-02 10:00:00.000000 UTC+b"
+    assert found["ExchangeCollect"] == sorted([mine, f"someone-else+{ASSIGNMENT}+2026-12-03 10:00:00.000000 UTC+c"])
+    assert found["CollectOwnSubmissions"] == [mine], found

@@ -330,10 +330,13 @@ def test_a_class_on_a_jupyterhub_from_release_to_each_students_feedback(hub: Hub
                         f"the release's stub did not raise: cells run {[c.execution_count for c in ran]}")
                 student.submit()
 
+            # bob then hands in his blank notebook in ada's name (nbgrader's own option); it must not count for her.
+            hub.run_as("bob", hub.home("bob"), "nbgrader", "submit", ASSIGNMENT, "--student=ada")
             # The instructor, in a class workspace of their own: collect, grade, release the feedback.
             workspace = hub.home(INSTRUCTOR) / "fall"
             hub.run_as(INSTRUCTOR, hub.home(INSTRUCTOR), "mkdir", "fall")
-            hub.run_as(INSTRUCTOR, workspace, "nbgrader", "collect", ASSIGNMENT)
+            collected = hub.run_as(INSTRUCTOR, workspace, "nbgrader", "collect", ASSIGNMENT)
+            assert re.search(r"claims to be ada's but is owned by bob: refused", collected.stderr), collected.stderr
             graded = hub.run_as(INSTRUCTOR, workspace, "python", "-m", "grader", "autograde", "--root", ".")
             assert "kernels, sandboxed (" in graded.stderr and "NOT sandboxed" not in graded.stderr, graded.stderr
             assert "ada " in graded.stdout and "bob " in graded.stdout, graded.stdout
