@@ -14,7 +14,6 @@ shows TeX; and TeX a student writes to carry a script runs none.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -23,16 +22,10 @@ import pytest
 from nbconvert.exporters import HTMLExporter
 
 from grader.compat.feedback import FeedbackExporter
+from tests.browser import chromium_path
 
 MARK = "PWNED"
 SCRIPT = f"document.title = '{MARK}';"
-
-
-def _chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-    if not found:
-        pytest.skip("Chromium is not installed (`make test` installs the Debian package)")
-    return found
 
 
 def _output(data: dict[str, str]) -> nbformat.NotebookNode:
@@ -69,7 +62,7 @@ def _title_after_load(chromium: str, page: Path, profile: Path) -> str:
 
 @pytest.mark.parametrize("vector", VECTORS)
 def test_student_scripts_never_run_in_a_feedback_page(vector: str, tmp_path: Path) -> None:
-    chromium = _chromium()
+    chromium = chromium_path()
     nb = nbformat.v4.new_notebook(cells=[VECTORS[vector]])
     ours, _ = FeedbackExporter(template_name="lab").from_notebook_node(nb)
     unsafe, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
@@ -106,7 +99,7 @@ def test_formgraders_pages_of_a_submission_are_inert_with_the_course_configurati
 
     from grader.project import REPO, load_config
 
-    chromium = _chromium()
+    chromium = chromium_path()
     nb = nbformat.v4.new_notebook(cells=[VECTORS["the student's Markdown with a script"],
                                          VECTORS["an HTML output with an event handler"]])
     resources = {"base_url": "/", "submission_id": "s", "index": 0, "total": 1, "notebook_id": "n",
@@ -171,7 +164,7 @@ def test_a_feedback_page_shows_its_maths_typeset_with_no_network(tmp_path: Path)
     whose MathJax cannot load, shows the TeX (so the probe can tell)."""
     from grader.project import SOLUTIONS
 
-    chromium = _chromium()
+    chromium = chromium_path()
     notebook = SOLUTIONS / "04_positions_rope" / "04_positions_rope.ipynb"
     ours = _feedback_page(FeedbackExporter, notebook)
     assert "<script" not in ours, "a feedback page must run no script, MathJax's included"
@@ -195,7 +188,7 @@ def test_student_tex_never_runs_a_script_in_a_feedback_page(vector: str, tmp_pat
     control page loses its title); ours shows it as text inside the maths."""
     from latex2mathml.converter import convert
 
-    chromium = _chromium()
+    chromium = chromium_path()
     tex = MATHS_VECTORS[vector]
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(f"My working: {tex}")])
     ours, resources = FeedbackExporter(template_name="lab").from_notebook_node(nb)

@@ -19,6 +19,7 @@ import contextlib
 import html
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -64,7 +65,7 @@ class Hub:
         """``command`` as ``account`` (its uid and group, no others), in the hub's view of the machine: what the
         instructor types in a terminal on the hub, or what a student's shell may do."""
         uid = self.uids[account]
-        inside = (f"{self._namespace()} && cd {shlex_quote(cwd)} && exec setpriv --reuid={uid} --regid={uid} "
+        inside = (f"{self._namespace()} && cd {shlex.quote(str(cwd))} && exec setpriv --reuid={uid} --regid={uid} "
                   f'--clear-groups "$@"')
         env = {"PATH": f"{BIN}{os.pathsep}/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(self.home(account)),
                "JUPYTER_CONFIG_PATH": str(self.root / "everyone")}
@@ -79,15 +80,9 @@ class Hub:
         """Shell commands that make this namespace the hub's: the class's accounts, and the interpreter and the
         repository reachable by them (fresh temporary folders on every call)."""
         opened = reachable_by_anyone([Path(sys.executable), REPO])
-        accounts = (f"mount --bind {shlex_quote(self.passwd)} /etc/passwd && "
-                    f"mount --bind {shlex_quote(self.group)} /etc/group")
+        accounts = (f"mount --bind {shlex.quote(str(self.passwd))} /etc/passwd && "
+                    f"mount --bind {shlex.quote(str(self.group))} /etc/group")
         return f"{opened} && {accounts}" if opened else accounts
-
-
-def shlex_quote(path: Path | str) -> str:
-    import shlex
-
-    return shlex.quote(str(path))
 
 
 def _accounts(root: Path) -> dict[str, int]:

@@ -50,12 +50,12 @@ class CollectOwnSubmissions(ExchangeCollect):
             return
         kept: list[dict[str, Any]] = []
         for record in self.src_records:
-            student = record["username"]
-            if self._owned(record):
+            student, path = record["username"], os.path.join(self.inbound_path, record["filename"])
+            owner = owner_of(path)
+            if owner == student:
                 kept.append(record)
                 continue
-            self.log.error(f"{os.path.join(self.inbound_path, record['filename'])} claims to be {student}'s but is "
-                           f"owned by {owner_of(os.path.join(self.inbound_path, record['filename']))}: refused")
+            self.log.error(f"{path} claims to be {student}'s but is owned by {owner}: refused")
             pattern = os.path.join(self.inbound_path, f"{glob.escape(student)}+{self.coursedir.assignment_id}+*")
             theirs = [r for r in self._sort_by_timestamp([self._path_to_record(p) for p in glob.glob(pattern)])
                       if r["username"] == student and self._owned(r)]
