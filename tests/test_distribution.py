@@ -225,3 +225,46 @@ def test_it_refuses_a_folder_that_is_not_empty_or_inside_the_repository(tmp_path
     assert done.returncode == 0, done.stderr
     assert (empty / "course" / NOTEBOOK / f"{NOTEBOOK}.ipynb").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "taken"], "staging left behind"
+
+
+def test_the_hubs_student_environment_is_the_locks_with_nbgrader_and_no_grader() -> None:
+    """hub/students/requirements.txt, what students' servers run in on the class's JupyterHub, is what the lock
+    gives numpy, torch, matplotlib, JupyterLab, nbgrader and JupyterHub's single-user server, and nothing of this
+    repository (which is what would hand students the references and hidden tests)."""
+    from grader.commands.distribute import HUB_REQUIREMENTS, HUB_STUDENT_PACKAGES, hub_requirements_text, student_pins
+
+    written = HUB_REQUIREMENTS.read_text(encoding="utf-8")
+    assert written == hub_requirements_text(student_pins(roots=HUB_STUDENT_PACKAGES)), (
+        f"{HUB_REQUIREMENTS} is not the lock's: regenerate it with "
+        "`.venv/bin/python -m grader.commands.distribute --hub-requirements`")
+    pins = {line.split("==")[0] for line in written.splitlines() if "==" in line and not line.startswith("#")}
+    assert {"nbgrader", "jupyterhub", "jupyterlab", "torch", "numpy", "matplotlib"} <= pins, pins
+    local = [line for line in written.splitlines() if line.startswith(("-e", ".", "/", "file:")) or "@" in line]
+    assert "embedding-layers-course" not in pins and not local, local
+
+
+def test_the_hub_starts_an_instructors_server_and_a_students_each_their_own_way() -> None:
+    """hub/jupyterhub_config.py's pre-spawn hook: a student's server keeps the students' environment's command and
+    gets hub/students first on its config path; an instructor's runs from the hub's environment with
+    hub/instructors; starting a server again adds nothing twice."""
+    from types import SimpleNamespace
+
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = PyFileConfigLoader("jupyterhub_config.py", path=str(REPO / "hub")).load_config()
+    hook = config.Spawner.pre_spawn_hook
+    hook.__globals__["INSTRUCTORS"].add("teach")
+    everyone = str(REPO / "hub" / "everyone")
+    servers = {name: SimpleNamespace(user=SimpleNamespace(name=name), cmd=list(config.Spawner.cmd),
+                                     environment=config.Spawner.environment) for name in ("ada", "teach")}
+    for _ in range(2):
+        for server in servers.values():
+            hook(server)
+    ada, teach = servers["ada"], servers["teach"]
+    assert ada.cmd == ["/opt/embedding-layers/students/bin/jupyterhub-singleuser"], ada.cmd
+    assert ada.environment["JUPYTER_CONFIG_PATH"] == os.pathsep.join([str(REPO / "hub" / "students"), everyone])
+    assert teach.cmd == [str(Path(sys.executable).parent / "jupyterhub-singleuser")], teach.cmd
+    assert teach.environment["JUPYTER_CONFIG_PATH"] == os.pathsep.join([str(REPO / "hub" / "instructors"), everyone])
+    assert config.Spawner.environment == {"JUPYTER_CONFIG_PATH": everyone}, "the hook changed the shared setting"
+    assert "CollectOwnSubmissions" not in (REPO / "hub" / "everyone" / "nbgrader_config.py").read_text() + (
+        REPO / "hub" / "students" / "jupyter_server_config.py").read_text(), "students' config names the grader"

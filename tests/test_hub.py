@@ -3,20 +3,24 @@ browser, fetch, run, Validate and submit with nbgrader's Assignment List; the in
 grades with ``python -m grader autograde`` and releases the feedback; each student fetches and reads their own page.
 
 The hub is the course's own configuration (``hub/jupyterhub_config.py``: LocalProcessSpawner, JupyterLab,
-``hub/everyone/nbgrader_config.py`` on every server's config path) with the machine-specific lines a test must change:
-loopback ports, a password instead of PAM, its state and the exchange in a folder of the test's. The proxy is
+``hub/students`` then ``hub/everyone`` on a student's config path, ``hub/instructors`` on the instructor's) with the
+machine-specific lines a test must change: loopback ports, a password instead of PAM, its state and the exchange in a
+folder of the test's, and the students' servers started from this environment with the grader made unimportable
+(``sys.modules['grader'] = None`` in the server and in its python3 kernel) where a class builds a separate environment
+without it (``hub/students/requirements.txt``): every step a student takes works without the grader. The proxy is
 configurable-http-proxy from the npm registry (``make hub``, ``hub/package-lock.json``). Everything runs in a private
 mount namespace (``unshare --mount``) whose /etc/passwd and /etc/group hold the class's three accounts, so the OS users
 exist for the hub, its servers and the instructor's commands and nowhere else: the machine's own accounts are never
-touched, and two runs at once do not meet. Each server runs as its student (setuid by the spawner), in a home only
-that student may enter. The hub, the proxy and every server are stopped at the end; the browser is Debian's Chromium
-with every request off loopback refused. Screenshots are kept under pytest's temporary folder (printed).
+touched, and two runs at once do not meet. Each server runs as its student (setuid by the spawner), in a home only that
+student may enter. The hub, the proxy and every server are stopped at the end; the browser is Debian's Chromium with
+every request off loopback refused. Screenshots are kept under pytest's temporary folder (printed).
 """
 
 from __future__ import annotations
 
 import contextlib
 import html
+import json
 import os
 import re
 import shlex
@@ -44,6 +48,13 @@ ASSIGNMENT = "01_lookup"
 PASSWORD = "a-class-password"
 PROXY = REPO / "hub" / "node_modules" / ".bin" / "configurable-http-proxy"
 BIN = Path(sys.executable).parent
+# A student's server and kernel as they run in the students' environment, which has no grader.
+WITHOUT_GRADER = "import sys; sys.modules['grader'] = None\n"
+PYTHON = str(BIN / "python")
+STUDENT_SERVER = [PYTHON, "-c", WITHOUT_GRADER + "from jupyterhub.singleuser import main; sys.exit(main())"]
+STUDENT_KERNEL = [PYTHON, "-c", WITHOUT_GRADER + "from ipykernel import kernelapp; kernelapp.launch_new_instance()",
+                  "-f", "{connection_file}"]
+STUDENT_NBGRADER = [PYTHON, "-c", WITHOUT_GRADER + "from nbgrader.apps.nbgraderapp import main; main()"]
 STUDENTS = {"ada": True, "bob": False}    # who hands in the solution, who the untouched release
 INSTRUCTOR = "teach"
 START = 180          # seconds for the hub, or one student's server, to answer on a loaded 2-core machine
@@ -67,8 +78,9 @@ class Hub:
         uid = self.uids[account]
         inside = (f"{self._namespace()} && cd {shlex.quote(str(cwd))} && exec setpriv --reuid={uid} --regid={uid} "
                   f'--clear-groups "$@"')
+        role = "instructors" if account == INSTRUCTOR else "students"   # as hub/jupyterhub_config.py's by_role
         env = {"PATH": f"{BIN}{os.pathsep}/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(self.home(account)),
-               "JUPYTER_CONFIG_PATH": str(self.root / "everyone")}
+               "JUPYTER_CONFIG_PATH": os.pathsep.join([str(REPO / "hub" / role), str(self.root / "everyone")])}
         done = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", inside, "sh", *command],
                               env=env, capture_output=True, text=True, timeout=600, check=False)
         if check:
@@ -126,6 +138,12 @@ def hub() -> Iterator[Hub]:
         "c = get_config()  # noqa: F821\n"
         f"load_subconfig({str(REPO / 'hub' / 'everyone' / 'nbgrader_config.py')!r})  # noqa: F821\n"
         f"c.Exchange.root = {str(exchange)!r}\n")
+    kernels = root / "jupyter" / "kernels" / "python3"   # found first through the servers' JUPYTER_PATH
+    kernels.mkdir(parents=True)
+    (kernels / "kernel.json").write_text(json.dumps({"argv": STUDENT_KERNEL, "display_name": "Python 3 (ipykernel)",
+                                                     "language": "python"}))
+    for folder in (root / "jupyter", kernels.parent, kernels):
+        folder.chmod(0o755)
     port = free_port()
     (root / "jupyterhub_config.py").write_text(f"""c = get_config()  # noqa: F821
 load_subconfig({str(REPO / 'hub' / 'jupyterhub_config.py')!r})  # noqa: F821
@@ -138,7 +156,8 @@ c.Authenticator.allowed_users = {set(uids)!r}
 c.JupyterHub.db_url = "sqlite:///{root / 'jupyterhub.sqlite'}"
 c.JupyterHub.cookie_secret_file = {str(root / 'cookie_secret')!r}
 c.ConfigurableHTTPProxy.pid_file = {str(root / 'proxy.pid')!r}
-c.Spawner.environment = {{"JUPYTER_CONFIG_PATH": {str(everyone)!r}}}
+c.Spawner.environment = {{"JUPYTER_CONFIG_PATH": {str(everyone)!r}, "JUPYTER_PATH": {str(root / 'jupyter')!r}}}
+c.Spawner.cmd = {STUDENT_SERVER!r}
 c.Spawner.start_timeout = {START}
 c.Spawner.http_timeout = {START}
 """)
@@ -226,6 +245,18 @@ class Student:
         page.wait_for_selector(".jp-LabShell")
         self.shot("1-lab")
 
+    def nbgrader_menu(self) -> list[str]:
+        """The items of JupyterLab's Nbgrader menu, as the student sees them (the menu is closed again)."""
+        self.page.click(".lm-MenuBar-itemLabel:text-is('Nbgrader')")
+        items = self.page.locator(".lm-Menu-content .lm-Menu-itemLabel").all_inner_texts()
+        self.page.keyboard.press("Escape")
+        return [item.strip() for item in items if item.strip()]
+
+    def server_answers(self, path: str) -> tuple[int, str]:
+        """The status and body of ``path`` on the student's own server, asked from their logged-in browser."""
+        answer = self.context.request.get(f"{self.hub.url}/user/{self.account}/{path}")
+        return answer.status, answer.text()
+
     def assignment_list(self) -> None:
         self.page.click(".lm-MenuBar-itemLabel:text-is('Nbgrader')")
         self.page.click(".lm-Menu-itemLabel:text-is('Assignment List')")
@@ -304,6 +335,13 @@ def test_a_class_on_a_jupyterhub_from_release_to_each_students_feedback(hub: Hub
                 context.route("**/*", loopback_only)
                 student = students[account] = Student(hub, account, context, shots, problems)
                 student.log_in()
+                # nbgrader's student side only (hub/students); the kernel is the students' environment's, no grader.
+                menu = student.nbgrader_menu()
+                assert "Assignment List" in menu and not {"Formgrader", "Course List"} & set(menu), menu
+                status, _ = student.server_answers("formgrader")
+                assert status == 404, f"{account} reached nbgrader's formgrader: {status}"
+                status, specs = student.server_answers("api/kernelspecs")
+                assert status == 200 and json.loads(specs)["kernelspecs"]["python3"]["spec"]["argv"] == STUDENT_KERNEL
                 student.fetch()
                 fetched = hub.home(account) / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
                 assert fetched.stat().st_uid == hub.uids[account], "the fetched notebook is not the student's"
@@ -326,7 +364,7 @@ def test_a_class_on_a_jupyterhub_from_release_to_each_students_feedback(hub: Hub
                 student.submit()
 
             # bob then hands in his blank notebook in ada's name (nbgrader's own option); it must not count for her.
-            hub.run_as("bob", hub.home("bob"), "nbgrader", "submit", ASSIGNMENT, "--student=ada")
+            hub.run_as("bob", hub.home("bob"), *STUDENT_NBGRADER, "submit", ASSIGNMENT, "--student=ada")
             # The instructor, in a class workspace of their own: collect, grade, release the feedback.
             workspace = hub.home(INSTRUCTOR) / "fall"
             hub.run_as(INSTRUCTOR, hub.home(INSTRUCTOR), "mkdir", "fall")

@@ -30,6 +30,10 @@ from grader.project import COURSE, REPO, GraderError, resolve_path
 # What a student's notebooks import (numpy, torch, matplotlib; a test checks every import of course/) and the
 # environment they open them in.
 STUDENT_PACKAGES = ("numpy", "torch", "matplotlib", "jupyterlab")
+# A student's server on the class's JupyterHub needs nbgrader's Assignment List and Validate, and the hub's
+# single-user server, besides: what hub/students/requirements.txt pins (the students' environment on the hub).
+HUB_STUDENT_PACKAGES = (*STUDENT_PACKAGES, "nbgrader", "jupyterhub")
+HUB_REQUIREMENTS = REPO / "hub" / "students" / "requirements.txt"
 LOCK = REPO / "requirements.txt"
 # The CPU build of torch: a few hundred MB instead of several GB of CUDA libraries (pip takes 2.13.0+cpu from here).
 TORCH_INDEX = "--extra-index-url https://download.pytorch.org/whl/cpu"
@@ -90,8 +94,9 @@ def dependency_closure(roots: tuple[str, ...] = STUDENT_PACKAGES) -> set[str]:
     return set(extras_done)
 
 
-def student_pins(lock: Path = LOCK) -> list[str]:
-    """The lock's lines for :func:`dependency_closure`, sorted: what a student needs, at the course's versions.
+def student_pins(lock: Path = LOCK, roots: tuple[str, ...] = STUDENT_PACKAGES) -> list[str]:
+    """The lock's lines for :func:`dependency_closure` of ``roots``, sorted: what a student needs, at the course's
+    versions.
 
     Refuses an environment that is not the lock's (a needed package with no pin, or installed at another version),
     since the metadata read would then not be the lock's."""
@@ -99,9 +104,9 @@ def student_pins(lock: Path = LOCK) -> list[str]:
 
     pins = read_lock(lock)
     lines = []
-    for name in sorted(dependency_closure() - NOT_IN_FREEZE):
+    for name in sorted(dependency_closure(roots) - NOT_IN_FREEZE):
         if name not in pins:
-            raise GraderError(f"{name} is needed by {', '.join(STUDENT_PACKAGES)} but {lock.name} does not pin it: "
+            raise GraderError(f"{name} is needed by {', '.join(roots)} but {lock.name} does not pin it: "
                               "regenerate the lock from this environment (its first lines say how)")
         line, version = pins[name]
         installed = metadata.version(name)
@@ -117,6 +122,22 @@ def requirements_text(pins: list[str]) -> str:
         "# What the course's notebooks need: numpy, torch, matplotlib and JupyterLab with everything they depend on,",
         "# at the versions the course is tested with (written by `python -m grader distribute`).",
         "#   python3.11 -m venv .venv && .venv/bin/pip install -r requirements.txt",
+        TORCH_INDEX,
+        *pins,
+        "",
+    ])
+
+
+def hub_requirements_text(pins: list[str]) -> str:
+    """hub/students/requirements.txt: the environment students' servers run in on the class's JupyterHub."""
+    return "\n".join([
+        "# The students' environment on the class's JupyterHub (hub/jupyterhub_config.py): what the notebooks",
+        "# need, nbgrader (Assignment List, Validate) and JupyterHub's single-user server, at the lock's versions;",
+        "# no grader.",
+        "# Build it where students can read it and the course's checkout is out of their reach (README):",
+        "#   sudo python3.11 -m venv /opt/embedding-layers/students",
+        "#   sudo /opt/embedding-layers/students/bin/pip install -r hub/students/requirements.txt",
+        "# Regenerated, after the lock changes, by: .venv/bin/python -m grader.commands.distribute --hub-requirements",
         TORCH_INDEX,
         *pins,
         "",
@@ -207,3 +228,13 @@ def distribute(dest: Path, course: Path = COURSE) -> list[Path]:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return sorted(p.relative_to(dest) for p in dest.rglob("*") if p.is_file())
+
+
+if __name__ == "__main__":   # python -m grader.commands.distribute --hub-requirements
+    import sys
+
+    if sys.argv[1:] != ["--hub-requirements"]:
+        sys.exit("usage: python -m grader.commands.distribute --hub-requirements  (rewrites hub/students/"
+                 "requirements.txt from the lock; for the student distribution run: python -m grader distribute DIR)")
+    HUB_REQUIREMENTS.write_text(hub_requirements_text(student_pins(roots=HUB_STUDENT_PACKAGES)), encoding="utf-8")
+    print(f"wrote {HUB_REQUIREMENTS}")

@@ -10,7 +10,7 @@ not owned by the student it names is refused — an error in the log naming the 
 owner — and that student's newest submission of their own is collected instead (none: nothing is collected for
 them). Honest submissions are collected exactly as stock collects them.
 
-Configured for every user of the course's hub (``hub/everyone/nbgrader_config.py``) and in the course's
+Configured for the instructors of the course's hub (``hub/instructors/nbgrader_config.py``) and in the course's
 configuration (``nbgrader_config.py``, which class workspaces load): ``c.ExchangeFactory.collect``, nbgrader's own
 plug-in point for the exchange. ``tests/test_hub.py`` submits as another student on a real hub.
 """
