@@ -292,13 +292,15 @@ def ensure_tools_on_path() -> None:
         os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
 
 
-_EXCEPTION_LINE = re.compile(r"^\s*([\w.]+(?:Error|Exception|Exit)): ")
+# A traceback's last line: ``ValueError: …``, or a dotted class name (``nbgrader.api.MissingEntry: …``).
+_EXCEPTION_LINE = re.compile(r"^\s*((?:\w+\.)+[A-Z]\w*|\w+(?:Error|Exception|Exit|Interrupt)): ")
 
 
 def last_error(result: dict) -> str:
     """The most informative line of nbgrader's log: the last exception raised, not its generic wrapper
     (GRADER_DEBUG=1 prints the whole log)."""
-    text = (result.get("error") or result.get("log") or "unknown error").strip()
+    # nbgrader's ``error`` is often only its wrapper ("Please see the above traceback"); the log holds the traceback.
+    text = "\n".join(part for part in (result.get("log"), result.get("error")) if part).strip() or "unknown error"
     if os.environ.get("GRADER_DEBUG"):
         print(result.get("log"), result.get("error"), sep="\n", file=sys.stderr)
     lines = text.splitlines()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -143,6 +144,19 @@ def test_autograde_a_folder_into_a_gradebook_of_your_choice(tmp_path: Path) -> N
     page.unlink()  # after manual grading, feedback is regenerated from the gradebook
     again = grader("feedback", "--root", str(tmp_path / "ws"), "--db", f"sqlite:///{db}")
     assert again.returncode == 0 and page.is_file(), again.stdout + again.stderr
+    assert re.search(rf"^\[1/1\] .* ETA \d+:\d\d  zoe {assignment.name}  ok$", again.stderr, re.MULTILINE), again.stderr
+    # A submission nbgrader cannot make a page for (an autograded folder the gradebook does not know) stops nothing
+    # else: zoe's page is made again, the run fails naming yan's.
+    stray = tmp_path / "ws" / "autograded" / "yan" / assignment.name
+    shutil.copytree(tmp_path / "ws" / "autograded" / "zoe" / assignment.name, stray)
+    page.unlink()
+    failing = grader("feedback", "--root", str(tmp_path / "ws"), "--db", f"sqlite:///{db}")
+    assert failing.returncode != 0 and page.is_file(), failing.stdout + failing.stderr
+    assert "generate_feedback failed for 1 of 2 submission(s)" in failing.stderr, failing.stderr
+    assert f"yan {assignment.name}: " in failing.stderr and "Traceback" not in failing.stderr, failing.stderr
+    assert f"the gradebook has no grades of yan's {assignment.name}" in failing.stderr, failing.stderr
+    said = [line for line in failing.stderr.splitlines() if line.strip()]
+    assert len(said) == len(set(said)), f"something was said twice:\n{failing.stderr}"
 
 
 def _validated(output: str, paths: list[Path]) -> dict[Path, str]:
