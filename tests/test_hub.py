@@ -4,16 +4,18 @@ grades with ``python -m grader autograde`` and releases the feedback; each stude
 
 The hub is the course's own configuration (``hub/jupyterhub_config.py``: LocalProcessSpawner, JupyterLab,
 ``hub/students`` then ``hub/everyone`` on a student's config path, ``hub/instructors`` on the instructor's) with the
-machine-specific lines a test must change: loopback ports, a password instead of PAM, its state and the exchange in a
-folder of the test's, and the students' servers started from this environment with the grader made unimportable
-(``sys.modules['grader'] = None`` in the server and in its python3 kernel) where a class builds a separate environment
-without it (``hub/students/requirements.txt``): every step a student takes works without the grader. The proxy is
+machine-specific lines a test must change: loopback ports, its state and the exchange in a folder of the test's, and the
+students' servers started from this environment with the grader made unimportable (``sys.modules['grader'] = None`` in
+the server and in its python3 kernel) where a class builds a separate environment without it
+(``hub/students/requirements.txt``): every step a student takes works without the grader. The proxy is
 configurable-http-proxy from the npm registry (``make hub``, ``hub/package-lock.json``). Everything runs in a private
-mount namespace (``unshare --mount``) whose /etc/passwd and /etc/group hold the class's three accounts, so the OS users
-exist for the hub, its servers and the instructor's commands and nowhere else: the machine's own accounts are never
-touched, and two runs at once do not meet. Each server runs as its student (setuid by the spawner), in a home only that
-student may enter. The hub, the proxy and every server are stopped at the end; the browser is Debian's Chromium with
-every request off loopback refused. Screenshots are kept under pytest's temporary folder (printed).
+mount namespace (``unshare --mount``) whose /etc/passwd, /etc/group and /etc/shadow hold the test's accounts (the two
+students log in through the configuration's PAM; eve, who is not of the class's group, and a wrong password are turned
+away), so the OS users exist for the hub, its servers and the instructor's commands and nowhere else: the machine's own
+accounts are never touched, and two runs at once do not meet. Each server runs as its student (setuid by the spawner),
+in a home only that student may enter. The hub, the proxy and every server are stopped at the end; the browser is
+Debian's Chromium with every request off loopback refused. Screenshots are kept under pytest's temporary folder
+(printed).
 """
 
 from __future__ import annotations
@@ -57,6 +59,8 @@ STUDENT_KERNEL = [PYTHON, "-c", WITHOUT_GRADER + "from ipykernel import kernelap
 STUDENT_NBGRADER = [PYTHON, "-c", WITHOUT_GRADER + "from nbgrader.apps.nbgraderapp import main; main()"]
 STUDENTS = {"ada": True, "bob": False}    # who hands in the solution, who the untouched release
 INSTRUCTOR = "teach"
+OUTSIDER = "eve"     # an account of the machine with the class's password, not in the class's group
+CLASS_GROUP = "embedding-layers"   # hub/jupyterhub_config.py: PAMAuthenticator.allowed_groups
 START = 180          # seconds for the hub, or one student's server, to answer on a loaded 2-core machine
 STEP = 120_000       # milliseconds for one step in the browser (a Run All of 01_lookup takes ~10 s)
 
@@ -68,6 +72,7 @@ class Hub:
     uids: dict[str, int]         # account -> uid (the accounts exist only inside the namespace)
     passwd: Path
     group: Path
+    shadow: Path
 
     def home(self, account: str) -> Path:
         return self.root / "home" / account
@@ -92,20 +97,21 @@ class Hub:
         """Shell commands that make this namespace the hub's: the class's accounts, and the interpreter and the
         repository reachable by them (fresh temporary folders on every call)."""
         opened = reachable_by_anyone([Path(sys.executable), REPO])
-        accounts = (f"mount --bind {shlex.quote(str(self.passwd))} /etc/passwd && "
-                    f"mount --bind {shlex.quote(str(self.group))} /etc/group")
+        accounts = " && ".join(f"mount --bind {shlex.quote(str(path))} /etc/{path.name}"
+                               for path in (self.passwd, self.group, self.shadow))
         return f"{opened} && {accounts}" if opened else accounts
 
 
 def _accounts(root: Path) -> dict[str, int]:
-    """Three uids no account of the machine has and no process runs as (another run's included; the pid picks
-    where to start looking)."""
+    """Uids for the test's accounts, and one more id for the class's group, that no account of the machine has and
+    no process runs as (another run's included; the pid picks where to start looking)."""
     taken = {int(line.split(":")[2]) for line in Path("/etc/passwd").read_text().splitlines() if line.count(":") >= 6}
     taken |= {entry.stat().st_uid for entry in Path("/proc").iterdir() if entry.name.isdigit() and entry.exists()}
     base = 61000 + (os.getpid() % 400) * 8
-    while taken & set(range(base, base + 3)):
+    names = [*STUDENTS, INSTRUCTOR, OUTSIDER]
+    while taken & set(range(base, base + len(names) + 1)):
         base += 8
-    return {name: base + i for i, name in enumerate([*STUDENTS, INSTRUCTOR])}
+    return {name: base + i for i, name in enumerate(names)}
 
 
 @pytest.fixture(scope="module")
@@ -125,10 +131,20 @@ def hub() -> Iterator[Hub]:
         home = root / "home" / account
         home.mkdir(mode=0o700)
         os.chown(home, uid, uid)
-    passwd, group = root / "passwd", root / "group"
+    # The machine's accounts files with the test's accounts added, bound over /etc in the namespace only: the hub
+    # logs them in through PAM (pam_unix reads /etc/shadow) and lets in the class's group, as configured.
+    (accounts := root / "etc").mkdir(mode=0o700)
+    passwd, group, shadow = accounts / "passwd", accounts / "group", accounts / "shadow"
     passwd.write_text(Path("/etc/passwd").read_text()
                       + "".join(f"{a}:x:{u}:{u}::{root / 'home' / a}:/bin/sh\n" for a, u in uids.items()))
-    group.write_text(Path("/etc/group").read_text() + "".join(f"{a}:x:{u}:\n" for a, u in uids.items()))
+    group.write_text(Path("/etc/group").read_text() + "".join(f"{a}:x:{u}:\n" for a, u in uids.items())
+                     + f"{CLASS_GROUP}:x:{max(uids.values()) + 1}:{','.join(STUDENTS)}\n")
+    hashed = subprocess.run(["openssl", "passwd", "-6", "-stdin"], input=PASSWORD, capture_output=True, text=True,
+                            check=True).stdout.strip()
+    shadow.write_text(Path("/etc/shadow").read_text() + "".join(f"{a}:{hashed}:19000:0:99999:7:::\n" for a in uids))
+    for path in (passwd, group):
+        path.chmod(0o644)
+    shadow.chmod(0o640)
     exchange = root / "exchange"
     exchange.mkdir()
     exchange.chmod(0o1777)    # as hub/everyone/nbgrader_config.py says to set /srv/nbgrader/exchange up
@@ -150,9 +166,6 @@ load_subconfig({str(REPO / 'hub' / 'jupyterhub_config.py')!r})  # noqa: F821
 c.JupyterHub.bind_url = "http://127.0.0.1:{port}"
 c.JupyterHub.hub_bind_url = "http://127.0.0.1:{free_port()}"
 c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{free_port()}"
-c.JupyterHub.authenticator_class = "dummy"           # a password for the test's accounts, instead of PAM
-c.DummyAuthenticator.password = {PASSWORD!r}
-c.Authenticator.allowed_users = {set(uids)!r}
 c.JupyterHub.db_url = "sqlite:///{root / 'jupyterhub.sqlite'}"
 c.JupyterHub.cookie_secret_file = {str(root / 'cookie_secret')!r}
 c.ConfigurableHTTPProxy.pid_file = {str(root / 'proxy.pid')!r}
@@ -161,7 +174,7 @@ c.Spawner.cmd = {STUDENT_SERVER!r}
 c.Spawner.start_timeout = {START}
 c.Spawner.http_timeout = {START}
 """)
-    made = Hub(f"http://127.0.0.1:{port}", root, uids, passwd, group)
+    made = Hub(f"http://127.0.0.1:{port}", root, uids, passwd, group, shadow)
     log_path = root / "jupyterhub.log"
     env = {"PATH": f"{BIN}{os.pathsep}/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(root)}
     with log_path.open("w") as log:
@@ -237,13 +250,17 @@ class Student:
 
     def log_in(self) -> None:
         page = self.page
-        page.goto(f"{self.hub.url}/hub/login")
-        page.fill("#username_input", self.account)
-        page.fill("#password_input", PASSWORD)
-        page.click("#login_submit")
+        self.type_password()
         page.wait_for_url(f"**/user/{self.account}/lab**", timeout=START * 1000)
         page.wait_for_selector(".jp-LabShell")
         self.shot("1-lab")
+
+    def type_password(self, password: str = PASSWORD) -> None:
+        """The hub's login page, filled in and sent: the account's name, the class's password."""
+        self.page.goto(f"{self.hub.url}/hub/login")
+        self.page.fill("#username_input", self.account)
+        self.page.fill("#password_input", password)
+        self.page.click("#login_submit")
 
     def nbgrader_menu(self) -> list[str]:
         """The items of JupyterLab's Nbgrader menu, as the student sees them (the menu is closed again)."""
@@ -330,6 +347,17 @@ def test_a_class_on_a_jupyterhub_from_release_to_each_students_feedback(hub: Hub
 
         students = {}
         try:
+            # PAM knows eve and her password is right, but she is not of the class's group: the hub keeps her out, as
+            # a wrong password keeps ada out. (The page answers 403, which the console reports: not a problem.)
+            for account, password in ((OUTSIDER, PASSWORD), ("ada", f"not-{PASSWORD}")):
+                context = browser.new_context()
+                context.route("**/*", loopback_only)
+                turned_away = Student(hub, account, context, shots, [])
+                turned_away.type_password(password)
+                said = turned_away.page.inner_text(".login_error")
+                assert "Invalid username or password" in said and f"/user/{account}" not in turned_away.page.url, (
+                    account, said, turned_away.page.url)
+                context.close()
             for account, solve in STUDENTS.items():
                 context = browser.new_context(viewport={"width": 1400, "height": 900})
                 context.route("**/*", loopback_only)
