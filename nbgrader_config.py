@@ -10,12 +10,11 @@ SQLAlchemy URL.
 from pathlib import Path
 
 from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
-from nbgrader.converters import Autograde
 from nbgrader.preprocessors import AssignLatePenalties, CheckCellMetadata, GetGrades, IgnorePattern, SaveAutoGrades
 
 from grader.compat.execute import LimitOutputSize, ResilientExecute
 from grader.compat.feedback import FeedbackExporter, HideHiddenTests
-from grader.compat.guard import UseTheGrader
+from grader.compat.guard import RefuseAutograde
 
 c = get_config()  # noqa: F821 -- injected by traitlets when nbgrader loads this file
 
@@ -65,9 +64,11 @@ c.Exporter.optimistic_validation = True
 # `nbgrader generate_assignment NN_name` records the assignment in ./gradebook.db and writes its release into
 # release/ (git-ignored): course/ is the committed release, made only by `python -m grader release`.
 c.GenerateAssignmentApp.CourseDirectory.release_directory = "release"
-# `nbgrader autograde` would run students' code without the sandbox and the re-check: it refuses, naming the command
-# to run, before nbgrader's own steps (`--UseTheGrader.enabled=False` grades with stock nbgrader anyway, knowingly:
-# benchmarks, tests). NbGrader, not AutogradeApp: nbgrader rewrites an AutogradeApp section as outdated config.
-c.NbGrader.Autograde.sanitize_preprocessors = [UseTheGrader,
-                                              *Autograde.class_traits()["sanitize_preprocessors"].default()]
+# nbgrader's own autograde would run students' code without the sandbox and the re-check: `nbgrader autograde`,
+# formgrader's Autograde button (NbGraderAPI.autograde) and any NbGraderAPI built from this file refuse as they start,
+# naming the command to run (grader/compat/guard.py). Every Autograde, not only the CLI's: a `c.NbGrader.Autograde`
+# section never reaches formgrader's, whose parent is its NbGraderAPI. The grader's own NbGraderAPI reads this file
+# without it (grader.project.load_config). `--UseTheGrader.enabled=False` grades with stock nbgrader anyway,
+# knowingly (benchmarks, tests).
+c.Autograde.exporter_class = RefuseAutograde
 c.UseTheGrader.root = str(Path(__file__).resolve().parent)  # the message's --root; a workspace's config sets its own

@@ -200,6 +200,12 @@ def load_config(root: Path, db_url: str | None = None) -> Config:
     # must never write into the repository's course/, even when the workspace is the repository itself.
     config.CourseDirectory.release_directory = "release"
     config.CourseDirectory.db_url = gradebook_url(root, db_url)
+    # The file's refusal of nbgrader's own autograde (grader.compat.guard.RefuseAutograde) is for everything else that
+    # reads it: the grader's Autograde is nbgrader's stock one, run in the sandbox and re-checked.
+    from grader.compat.guard import RefuseAutograde
+
+    if config.Autograde.get("exporter_class") is RefuseAutograde:
+        del config.Autograde["exporter_class"]
     return config
 
 

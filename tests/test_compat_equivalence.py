@@ -238,3 +238,24 @@ def test_the_course_writes_every_gradebook_row_stock_nbgrader_writes(tmp_path: P
 
 if __name__ == "__main__":
     print(json.dumps(grade_in_this_process(sys.argv[1], Path(sys.argv[2]))))
+
+
+def test_the_autograde_guard_turned_off_is_nbconverts_notebook_exporter() -> None:
+    """grader.compat.guard.RefuseAutograde, nbgrader's Autograde.exporter_class in the course's configuration: with
+    ``--UseTheGrader.enabled=False`` (stock nbgrader, knowingly) it writes what NotebookExporter writes, byte for byte;
+    on, it refuses as it is built, naming the command to run."""
+    import nbformat
+    import pytest
+    from nbconvert.exporters import NotebookExporter
+    from traitlets.config import Config
+
+    from grader.compat.guard import GradeWithTheGrader, RefuseAutograde
+
+    nb = nbformat.read(str(REPO / "course" / "01_lookup" / "01_lookup.ipynb"), as_version=4)
+    off = Config()
+    off.UseTheGrader.enabled = False
+    assert RefuseAutograde(config=off).from_notebook_node(nb)[0] == NotebookExporter().from_notebook_node(nb)[0]
+    on = Config()
+    on.UseTheGrader.root = "/somewhere"
+    with pytest.raises(GradeWithTheGrader, match="python -m grader autograde --root /somewhere"):
+        RefuseAutograde(config=on)

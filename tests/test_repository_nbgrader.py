@@ -61,7 +61,7 @@ def test_plain_nbgrader_at_the_root_records_the_assignment_and_refuses_to_grade_
     refused = run_nbgrader("autograde", NOTEBOOK, cwd=root)
     said = refused.stdout + refused.stderr
     assert refused.returncode != 0 and f"python -m grader autograde --root {root}" in said, said[-3000:]
-    # nbgrader makes the submission's rows as it starts; the guard stops it before any is scored
+    # refused as it starts (grader.compat.guard.RefuseAutograde): nothing scored
     assert all(score is None for score, _, _ in grade_rows(default_db_url(root)).values()), "it saved grades"
     assert _course_hash(root) == before and _git(root, "status", "--porcelain") == ""
 
@@ -72,3 +72,64 @@ def test_plain_nbgrader_at_the_root_records_the_assignment_and_refuses_to_grade_
     assert scores and sum(scores) == 18, scores   # every automatic point of 01 (its 2 written points await a person)
     assert "is not the grader's" not in graded.stderr, graded.stderr   # the root's config needs no workspace config
     assert _course_hash(root) == before and _git(root, "status", "--porcelain") == ""
+
+
+# formgrader's Autograde and Generate Feedback buttons, in a Jupyter server started at the root: nbgrader's
+# BaseHandler.api builds this NbGraderAPI (its parent the FormgradeExtension, which read the root's config) and the
+# buttons' handlers call its autograde / generate_feedback — the same objects, without the server and the browser.
+FORMGRADER_BUTTON = """
+import json, sys
+from nbgrader.apps import NbGraderAPI
+from nbgrader.server_extensions.formgrader.formgrader import FormgradeExtension
+formgrader = FormgradeExtension()
+formgrader.root_dir = "."
+formgrader.initialize([])
+formgrader.coursedir.parent.load_config_file()
+api = NbGraderAPI(formgrader.coursedir, formgrader.authenticator, parent=formgrader.coursedir.parent)
+button, assignment, student = sys.argv[1:]
+print(json.dumps(getattr(api, button)(assignment, student)))
+"""
+
+
+def _press(root: Path, button: str, student: str) -> dict:
+    import json
+    import os
+    import sys
+
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    done = subprocess.run([sys.executable, "-c", FORMGRADER_BUTTON, button, NOTEBOOK, student], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_formgraders_autograde_at_the_root_is_refused_and_its_feedback_hides_the_hidden_tests(tmp_path: Path) -> None:
+    from grader.samples.hostile import IMPORT_REFERENCE
+
+    root = copy_repo(tmp_path / "checkout")
+    generated = run_nbgrader("generate_assignment", NOTEBOOK, cwd=root)
+    assert generated.returncode == 0, generated.stderr[-3000:]
+    [assignment] = [a for a in graded_assignments() if a.name == NOTEBOOK]
+    # one_hot answered by calling the grader's own reference: stock nbgrader gives it every point (18)
+    write_notebook(fill(assignment, NOTEBOOK, {"one_hot": IMPORT_REFERENCE}),
+                   root / "submitted" / "ada" / NOTEBOOK / f"{NOTEBOOK}.ipynb")
+
+    refused = _press(root, "autograde", "ada")
+    command = f"python -m grader autograde --root {root}"
+    assert not refused["success"], f"formgrader's Autograde graded with stock nbgrader: {refused.get('log')}"
+    # the error dialog's Traceback panel ends with it (its Log Output has it too)
+    assert command in refused["error"].strip().splitlines()[-1], refused["error"][-3000:]
+    assert not (root / "autograded").exists(), "it touched the submission before refusing"
+    assert all(score is None for score, _, _ in grade_rows(default_db_url(root)).values()), "it saved grades"
+
+    graded = run_grader("autograde", "--jobs", "1", cwd=root)
+    assert graded.returncode == 0, graded.stdout[-3000:] + graded.stderr[-3000:]
+    ours = grade_rows(default_db_url(root))
+    assert sum(score or 0 for score, _, _ in ours.values()) < 18, "the grader gave the imported reference its points"
+
+    feedback = _press(root, "generate_feedback", "ada")
+    assert feedback["success"], feedback.get("error", "")[-3000:]
+    page = (root / "feedback" / "ada" / NOTEBOOK / f"{NOTEBOOK}.html").read_text(encoding="utf-8")
+    assert "BEGIN HIDDEN TESTS" not in page and "grader.content.hidden" not in page, "hidden tests shown"
+    assert "hidden tests:" in page, "formgrader's feedback lacks the hidden tests' report"
+    assert _press(root, "autograde", "ada")["success"] is False and grade_rows(default_db_url(root)) == ours

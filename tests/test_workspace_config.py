@@ -63,7 +63,7 @@ def test_a_graded_workspace_is_an_nbgrader_course_that_refuses_grading_around_th
     assert elsewhere.returncode != 0 and f"python -m grader autograde --root {workspace}" in said, said[-3000:]
     assert grade_rows(default_db_url(workspace)) == grades
 
-    # nbgrader removed ada's autograded folder as it failed: the grader's next run notices and grades her again
+    # refused as it started (the course config's RefuseAutograde), nothing touched: the grader's next run keeps it
     again = run_grader("autograde", "--root", str(workspace))
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     assert grade_rows(default_db_url(workspace)) == grades
