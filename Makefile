@@ -5,6 +5,7 @@
 #   make bench    time notebook execution and autograding (benchmarks/)
 #   make lab      open the course in JupyterLab
 #   make hub      install the proxy of the course's JupyterHub (hub/jupyterhub_config.py)
+#   make students-env   build the students' environment of that hub (STUDENTS_ENV=/opt/embedding-layers/students)
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
@@ -13,7 +14,7 @@ STAMP  := $(VENV)/.installed
 # nbgrader shells out to `alembic`, which lives next to the venv's python.
 RUN    := PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python
 
-.PHONY: setup sandbox system hub demo test lint release bench lab clean
+.PHONY: setup sandbox system hub students-env students-config demo test lint release bench lab clean
 
 setup: $(STAMP)
 
@@ -60,6 +61,19 @@ hub/node_modules/.installed: hub/package.json hub/package-lock.json
 	@if command -v npm >/dev/null; then \
 		npm ci --prefix hub --no-audit --no-fund --loglevel=error && touch $@; \
 	else echo "note: npm is missing (Node.js): tests/test_hub.py will fail; install nodejs and npm"; fi
+
+# The students' environment of the course's JupyterHub (hub/jupyterhub_config.py), where students can read it: the
+# lock's packages students need (no grader), and its configuration in its own etc/jupyter (the checkout stays closed).
+STUDENTS_ENV ?= /opt/embedding-layers/students
+students-env:
+	test -x $(STUDENTS_ENV)/bin/python || $(PYTHON) -m venv $(STUDENTS_ENV)
+	$(STUDENTS_ENV)/bin/python -m pip install --quiet --disable-pip-version-check -r hub/students/requirements.txt
+	$(MAKE) students-config STUDENTS_ENV=$(STUDENTS_ENV)
+
+students-config:
+	install -d -m 755 $(STUDENTS_ENV)/etc/jupyter/labconfig
+	install -m 644 hub/everyone/nbgrader_config.py hub/students/jupyter_server_config.py $(STUDENTS_ENV)/etc/jupyter/
+	install -m 644 hub/students/labconfig/page_config.json $(STUDENTS_ENV)/etc/jupyter/labconfig/
 
 demo: setup sandbox
 	$(RUN) -m grader demo

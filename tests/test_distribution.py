@@ -245,8 +245,8 @@ def test_the_hubs_student_environment_is_the_locks_with_nbgrader_and_no_grader()
 
 def test_the_hub_starts_an_instructors_server_and_a_students_each_their_own_way() -> None:
     """hub/jupyterhub_config.py's pre-spawn hook: a student's server keeps the students' environment's command and
-    gets hub/students first on its config path; an instructor's runs from the hub's environment with
-    hub/instructors; starting a server again adds nothing twice."""
+    configuration (none from the checkout); an instructor's runs from the hub's environment with hub/instructors and
+    hub/everyone; starting a server again changes nothing more."""
     from types import SimpleNamespace
 
     from traitlets.config.loader import PyFileConfigLoader
@@ -254,17 +254,15 @@ def test_the_hub_starts_an_instructors_server_and_a_students_each_their_own_way(
     config = PyFileConfigLoader("jupyterhub_config.py", path=str(REPO / "hub")).load_config()
     hook = config.Spawner.pre_spawn_hook
     hook.__globals__["INSTRUCTORS"].add("teach")
-    everyone = str(REPO / "hub" / "everyone")
-    servers = {name: SimpleNamespace(user=SimpleNamespace(name=name), cmd=list(config.Spawner.cmd),
-                                     environment=config.Spawner.environment) for name in ("ada", "teach")}
+    servers = {name: SimpleNamespace(user=SimpleNamespace(name=name), cmd=list(config.Spawner.cmd), environment={})
+               for name in ("ada", "teach")}
     for _ in range(2):
         for server in servers.values():
             hook(server)
     ada, teach = servers["ada"], servers["teach"]
-    assert ada.cmd == ["/opt/embedding-layers/students/bin/jupyterhub-singleuser"], ada.cmd
-    assert ada.environment["JUPYTER_CONFIG_PATH"] == os.pathsep.join([str(REPO / "hub" / "students"), everyone])
+    assert ada.cmd == ["/opt/embedding-layers/students/bin/jupyterhub-singleuser"] and ada.environment == {}, ada
     assert teach.cmd == [str(Path(sys.executable).parent / "jupyterhub-singleuser")], teach.cmd
-    assert teach.environment["JUPYTER_CONFIG_PATH"] == os.pathsep.join([str(REPO / "hub" / "instructors"), everyone])
-    assert config.Spawner.environment == {"JUPYTER_CONFIG_PATH": everyone}, "the hook changed the shared setting"
+    assert teach.environment["JUPYTER_CONFIG_PATH"] == os.pathsep.join(
+        [str(REPO / "hub" / "instructors"), str(REPO / "hub" / "everyone")])
     assert "CollectOwnSubmissions" not in (REPO / "hub" / "everyone" / "nbgrader_config.py").read_text() + (
         REPO / "hub" / "students" / "jupyter_server_config.py").read_text(), "students' config names the grader"

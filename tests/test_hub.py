@@ -83,15 +83,21 @@ class Hub:
         uid = self.uids[account]
         inside = (f"{self._namespace()} && cd {shlex.quote(str(cwd))} && exec setpriv --reuid={uid} --regid={uid} "
                   f'--clear-groups "$@"')
-        role = "instructors" if account == INSTRUCTOR else "students"   # as hub/jupyterhub_config.py's by_role
         env = {"PATH": f"{BIN}{os.pathsep}/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(self.home(account)),
-               "JUPYTER_CONFIG_PATH": os.pathsep.join([str(REPO / "hub" / role), str(self.root / "everyone")])}
+               "JUPYTER_CONFIG_PATH": self.config_path(account)}
         done = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", inside, "sh", *command],
                               env=env, capture_output=True, text=True, timeout=600, check=False)
         if check:
             assert done.returncode == 0, (f"as {account}: {' '.join(command)} failed ({done.returncode}):\n"
                                           f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
         return done
+
+    def config_path(self, account: str) -> str:
+        """JUPYTER_CONFIG_PATH as the hub gives it: the instructor's from the checkout (hub/jupyterhub_config.py's
+        by_role), a student's from the students' environment (`make students-config`); the test's exchange first."""
+        own = [str(REPO / "hub" / "instructors")] if account == INSTRUCTOR else [str(self.root / "students-env" /
+                                                                                  "etc" / "jupyter")]
+        return os.pathsep.join([str(self.root / "everyone"), *own])
 
     def _namespace(self) -> str:
         """Shell commands that make this namespace the hub's: the class's accounts, and the interpreter and the
@@ -160,7 +166,10 @@ def hub() -> Iterator[Hub]:
                                                      "language": "python"}))
     for folder in (root / "jupyter", kernels.parent, kernels):
         folder.chmod(0o755)
+    # The students' environment's own configuration, installed as `make students-env` installs it.
+    subprocess.run(["make", "-s", "students-config", f"STUDENTS_ENV={root / 'students-env'}"], cwd=REPO, check=True)
     port = free_port()
+    made_config_path = os.pathsep.join([str(everyone), str(root / "students-env" / "etc" / "jupyter")])
     (root / "jupyterhub_config.py").write_text(f"""c = get_config()  # noqa: F821
 load_subconfig({str(REPO / 'hub' / 'jupyterhub_config.py')!r})  # noqa: F821
 c.JupyterHub.bind_url = "http://127.0.0.1:{port}"
@@ -169,7 +178,7 @@ c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{free_port()}"
 c.JupyterHub.db_url = "sqlite:///{root / 'jupyterhub.sqlite'}"
 c.JupyterHub.cookie_secret_file = {str(root / 'cookie_secret')!r}
 c.ConfigurableHTTPProxy.pid_file = {str(root / 'proxy.pid')!r}
-c.Spawner.environment = {{"JUPYTER_CONFIG_PATH": {str(everyone)!r}, "JUPYTER_PATH": {str(root / 'jupyter')!r}}}
+c.Spawner.environment = {{"JUPYTER_CONFIG_PATH": {made_config_path!r}, "JUPYTER_PATH": {str(root / 'jupyter')!r}}}
 c.Spawner.cmd = {STUDENT_SERVER!r}
 c.Spawner.start_timeout = {START}
 c.Spawner.http_timeout = {START}
@@ -366,8 +375,12 @@ def test_a_class_on_a_jupyterhub_from_release_to_each_students_feedback(hub: Hub
                 # nbgrader's student side only (hub/students); the kernel is the students' environment's, no grader.
                 menu = student.nbgrader_menu()
                 assert "Assignment List" in menu and not {"Formgrader", "Course List"} & set(menu), menu
-                status, _ = student.server_answers("formgrader")
-                assert status == 404, f"{account} reached nbgrader's formgrader: {status}"
+                for path in ("formgrader", "formgraders"):   # formgrader's and the course list's server side
+                    status, _ = student.server_answers(path)
+                    assert status == 404, f"{account} reached nbgrader's {path}: {status}"
+                _, lab = student.server_answers("lab")
+                assert all(f'"@jupyter/nbgrader:{plugin}"' in lab.split('"disabledExtensions"', 1)[-1].split("]")[0]
+                           for plugin in ("formgrader", "create-assignment", "course-list")), "plugins left on"
                 status, specs = student.server_answers("api/kernelspecs")
                 assert status == 200 and json.loads(specs)["kernelspecs"]["python3"]["spec"]["argv"] == STUDENT_KERNEL
                 student.fetch()

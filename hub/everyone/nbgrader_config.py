@@ -1,9 +1,9 @@
 """What every user of the class's JupyterHub reads, students and instructors alike: the course and the exchange.
 
-The hub's configuration (hub/jupyterhub_config.py) puts this folder on every server's JUPYTER_CONFIG_PATH, after
-hub/students or hub/instructors; an instructor's shell gets both with
-`export JUPYTER_CONFIG_PATH=/path/to/repository/hub/instructors:/path/to/repository/hub/everyone`. Nothing here may
-name the grader: students' servers run in an environment without it (hub/students/requirements.txt).
+Students' servers read it from the students' environment's etc/jupyter (`make students-env` copies it there);
+instructors from the checkout, with
+`export JUPYTER_CONFIG_PATH=/path/to/repository/hub/instructors:/path/to/repository/hub/everyone` (their hub
+servers get the same from hub/jupyterhub_config.py). Nothing here may name the grader: students' environment has none.
 nbgrader's exchange is one folder every user can write to, as nbgrader's documentation sets it up:
 `sudo mkdir -p /srv/nbgrader/exchange && sudo chmod 1777 /srv/nbgrader/exchange` (the sticky bit: no student may
 move or remove a folder that is not theirs, the course's included).

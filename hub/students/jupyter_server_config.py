@@ -1,10 +1,12 @@
-"""What a student's server on the class's JupyterHub loads besides hub/everyone: nbgrader's student side only.
+"""A student's server on the class's JupyterHub: nbgrader's student side only. `make students-env` copies this file,
+labconfig/page_config.json and hub/everyone/nbgrader_config.py into the students' environment's etc/jupyter, where
+their servers read them (the checkout is closed to students).
 
 nbgrader installs its instructor tools for everyone in an environment; a student needs the Assignment List and
 Validate, not the Formgrader (which would offer to grade, in their home, a course that is not there) or the Course
-List. hub/jupyterhub_config.py puts this folder on every student's JUPYTER_CONFIG_PATH; labconfig/page_config.json
-beside it hides the same tools, and Create Assignment's cell toolbar, in JupyterLab. (A convenience, not a
-protection: a student's own ~/.jupyter can turn them back on, and they reach nothing but the student's own files.)
+List. labconfig/page_config.json hides the same tools, and Create Assignment's cell toolbar, in JupyterLab. A setting
+in a student's own ~/.jupyter does not undo this (this dictionary replaces theirs); their own Python config or a
+`jupyter lab` from a terminal could, and reach nothing but the student's own files.
 """
 
 c = get_config()  # noqa: F821 -- injected by traitlets when the server loads this file
