@@ -109,13 +109,13 @@ class Hub:
 
 
 def _accounts(root: Path) -> dict[str, int]:
-    """Uids for the test's accounts, and one more id for the class's group, that no account of the machine has and
-    no process runs as (another run's included; the pid picks where to start looking)."""
+    """Uids for the test's accounts, and two more ids for the class's group and the instructors', that no account
+    of the machine has and no process runs as (another run's included; the pid picks where to start looking)."""
     taken = {int(line.split(":")[2]) for line in Path("/etc/passwd").read_text().splitlines() if line.count(":") >= 6}
     taken |= {entry.stat().st_uid for entry in Path("/proc").iterdir() if entry.name.isdigit() and entry.exists()}
     base = 61000 + (os.getpid() % 400) * 8
     names = [*STUDENTS, INSTRUCTOR, OUTSIDER]
-    while taken & set(range(base, base + len(names) + 1)):
+    while taken & set(range(base, base + len(names) + 2)):   # and the two groups
         base += 8
     return {name: base + i for i, name in enumerate(names)}
 
@@ -144,7 +144,8 @@ def hub() -> Iterator[Hub]:
     passwd.write_text(Path("/etc/passwd").read_text()
                       + "".join(f"{a}:x:{u}:{u}::{root / 'home' / a}:/bin/sh\n" for a, u in uids.items()))
     group.write_text(Path("/etc/group").read_text() + "".join(f"{a}:x:{u}:\n" for a, u in uids.items())
-                     + f"{CLASS_GROUP}:x:{max(uids.values()) + 1}:{','.join(STUDENTS)}\n")
+                     + f"{CLASS_GROUP}:x:{max(uids.values()) + 1}:{','.join([*STUDENTS, INSTRUCTOR])}\n"
+                     + f"instructors:x:{max(uids.values()) + 2}:{INSTRUCTOR}\n")   # hub/jupyterhub_config.py
     hashed = subprocess.run(["openssl", "passwd", "-6", "-stdin"], input=PASSWORD, capture_output=True, text=True,
                             check=True).stdout.strip()
     shadow.write_text(Path("/etc/shadow").read_text() + "".join(f"{a}:{hashed}:19000:0:99999:7:::\n" for a in uids))
@@ -403,6 +404,20 @@ def test_a_class_on_a_jupyterhub_from_release_to_each_students_feedback(hub: Hub
                     assert errors and errors[0].ename == "NotImplementedError", (
                         f"the release's stub did not raise: cells run {[c.execution_count for c in ran]}")
                 student.submit()
+
+            # The instructor's own server on the hub: the hub's environment with hub/instructors (by_role), where
+            # nbgrader's formgrader answers, and the grader's configuration (its collect) is read.
+            context = browser.new_context()
+            context.route("**/*", loopback_only)
+            teacher = Student(hub, INSTRUCTOR, context, shots, problems)
+            teacher.log_in()
+            status, _ = teacher.server_answers("formgrader")
+            assert status == 200, f"the instructor's server has no formgrader: {status}"
+            commands = [Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") for pid in
+                        _processes_of({hub.uids[INSTRUCTOR]}) if Path(f"/proc/{pid}/cmdline").exists()]
+            assert [str(BIN / "jupyterhub-singleuser").encode()] in [c[1:2] for c in commands], (
+                f"the instructor's server is not the hub's environment's: {commands}")
+            context.close()
 
             # bob then hands in his blank notebook in ada's name (nbgrader's own option); it must not count for her.
             hub.run_as("bob", hub.home("bob"), *STUDENT_NBGRADER, "submit", ASSIGNMENT, "--student=ada")
