@@ -204,7 +204,7 @@ def load_config(root: Path, db_url: str | None = None) -> Config:
     # reads it: the grader's Autograde is nbgrader's stock one, run in the sandbox and re-checked.
     from grader.compat.guard import RefuseAutograde
 
-    if config.Autograde.get("exporter_class") is RefuseAutograde:
+    if config.Autograde.get("exporter_class") in (RefuseAutograde, "grader.compat.guard.RefuseAutograde"):
         del config.Autograde["exporter_class"]
     return config
 
@@ -298,8 +298,9 @@ def ensure_tools_on_path() -> None:
         os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
 
 
-# A traceback's last line: ``ValueError: …``, or a dotted class name (``nbgrader.api.MissingEntry: …``).
-_EXCEPTION_LINE = re.compile(r"^\s*((?:\w+\.)+[A-Z]\w*|\w+(?:Error|Exception|Exit|Interrupt)): ")
+# A traceback's last line: ``ValueError: …``, ``nbgrader.api.MissingEntry: …`` (not any ``a.b: …``, which a student's
+# source quoted in a traceback can be).
+_EXCEPTION_LINE = re.compile(r"^\s*((?:\w+\.)*\w*(?:Error|Exception|Exit|Interrupt|MissingEntry|NoResultFound)): ")
 
 
 def last_error(result: dict) -> str:

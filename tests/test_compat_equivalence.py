@@ -242,8 +242,9 @@ if __name__ == "__main__":
 
 def test_the_autograde_guard_turned_off_is_nbconverts_notebook_exporter() -> None:
     """grader.compat.guard.RefuseAutograde, nbgrader's Autograde.exporter_class in the course's configuration: with
-    ``--UseTheGrader.enabled=False`` (stock nbgrader, knowingly) it writes what NotebookExporter writes, byte for byte;
-    on, it refuses as it is built, naming the command to run."""
+    ``--UseTheGrader.enabled=False`` (stock nbgrader, knowingly) it is built and writes what NotebookExporter writes;
+    on, it refuses as it is built, naming the command to run; and the grader's own configuration of nbgrader has
+    stock nbgrader's exporter."""
     import nbformat
     import pytest
     from nbconvert.exporters import NotebookExporter
@@ -259,3 +260,8 @@ def test_the_autograde_guard_turned_off_is_nbconverts_notebook_exporter() -> Non
     on.UseTheGrader.root = "/somewhere"
     with pytest.raises(GradeWithTheGrader, match="python -m grader autograde --root /somewhere"):
         RefuseAutograde(config=on)
+    from nbgrader.converters import Autograde
+
+    from grader.project import load_config
+
+    assert Autograde(config=load_config(REPO)).exporter_class is NotebookExporter, "the grader would refuse itself"

@@ -54,14 +54,18 @@ def test_a_graded_workspace_is_an_nbgrader_course_that_refuses_grading_around_th
     assert "BEGIN HIDDEN TESTS" not in page and "grader.content.hidden" not in page
     assert "hidden tests:" in page, "the hidden tests' report is missing from nbgrader's feedback"
 
+    autograded = workspace / "autograded" / "ada" / NOTEBOOK / f"{NOTEBOOK}.ipynb"
+    before = autograded.read_bytes()   # refused as nbgrader's autograde starts: this stays as the grader wrote it
     refused = run_nbgrader("autograde", NOTEBOOK, "--force", cwd=workspace)
     said = refused.stdout + refused.stderr
     assert refused.returncode != 0 and f"python -m grader autograde --root {workspace}" in said, said[-3000:]
     assert grade_rows(default_db_url(workspace)) == grades, "nbgrader's own autograde changed the gradebook"
+    assert autograded.is_file() and autograded.read_bytes() == before, "nbgrader's autograde touched a submission"
     elsewhere = run_nbgrader("autograde", NOTEBOOK, "--force", f"--CourseDirectory.root={workspace}", cwd=REPO)
     said = elsewhere.stdout + elsewhere.stderr   # from the repository, pointed at the workspace: refused too
     assert elsewhere.returncode != 0 and f"python -m grader autograde --root {workspace}" in said, said[-3000:]
     assert grade_rows(default_db_url(workspace)) == grades
+    assert autograded.is_file() and autograded.read_bytes() == before, "nbgrader's autograde touched a submission"
 
     # refused as it started (the course config's RefuseAutograde), nothing touched: the grader's next run keeps it
     again = run_grader("autograde", "--root", str(workspace))

@@ -26,8 +26,9 @@ def regenerate_feedback(root: Path, db_url: str | None,
     time, saying ``[ 3/12] 4.0/s ETA 0:02  ada 01_lookup  ok`` after each; the names of the assignments done.
 
     A submission nbgrader cannot make a page for does not stop the others: they are all tried, then a GraderError
-    names every one that failed (their earlier pages are left as they were). nbgrader's warnings are said once each,
-    at the end, with the number of pages they came from."""
+    names every one that failed (nbgrader removes a failed page's folder: that student has no page of it until the
+    cause is fixed and this is run again). nbgrader's warnings and errors are said once each, at the end, with the
+    number of pages they came from. Ctrl-C stops the run."""
     say = progress or (lambda line: print(line, file=sys.stderr, flush=True))
     require_gradebook(root, db_url)
     check_gradebook_reachable(db_url)
@@ -41,6 +42,9 @@ def regenerate_feedback(root: Path, db_url: str | None,
     for done, (assignment, student) in enumerate(todo, 1):
         with _log_kept_from_stderr(gathered):
             result = api.generate_feedback(assignment, student, force=True)
+        if (result.get("error") or "").rstrip().endswith("KeyboardInterrupt"):
+            raise KeyboardInterrupt   # nbgrader's capture_log turns Ctrl-C into a failed page; it stops the run
+        gathered.end_page(failed=not result.get("success"))   # a failure is said once, in the summary below
         if not result.get("success"):
             why = last_error(result)
             if "MissingEntry" in why:   # an autograded folder the gradebook holds no grades of
@@ -50,8 +54,8 @@ def regenerate_feedback(root: Path, db_url: str | None,
         left = int((len(todo) - done) / rate)
         say(f"[{done:>{width}}/{len(todo)}] {rate:4.1f}/s ETA {left // 60}:{left % 60:02d}  {student} {assignment}  "
             + ("ok" if result.get("success") else "FAILED"))
-    for message, pages in gathered.warnings.items():
-        say(f"WARNING {message}" + (f" (for {pages} pages)" if pages > 1 else ""))
+    for line in gathered.summary():
+        say(line)
     if failed:
         raise GraderError(f"generate_feedback failed for {len(failed)} of {len(todo)} submission(s) (GRADER_DEBUG=1 "
                           "shows nbgrader's log):\n  " + "\n  ".join(failed))
@@ -59,28 +63,48 @@ def regenerate_feedback(root: Path, db_url: str | None,
 
 
 class _Gathered(logging.Filter):
-    """Keeps nbgrader's log of each page off stderr, counting each distinct warning: its errors reach the instructor
-    once, in the summary of failed pages; a warning is said once at the end with the number of pages it came from."""
+    """Keeps nbgrader's log of each page off stderr, counting each distinct warning or error once per page: a page's
+    failure reaches the instructor once, in the summary of failed pages, and the rest once each at the end."""
+
+    SHOWN = 20   # distinct messages said at the end; the others are counted (GRADER_DEBUG=1 shows them all)
 
     def __init__(self) -> None:
         super().__init__()
-        self.warnings: dict[str, int] = {}
+        self.pages: dict[str, int] = {}     # "LEVEL message" -> pages it came from
+        self.this_page: set[str] = set()
+
+    def new_page(self) -> None:
+        self.this_page = set()
+
+    def end_page(self, failed: bool) -> None:
+        """Count what the page said, unless it failed (its error is reported with the failures)."""
+        if not failed:
+            for said in self.this_page:
+                self.pages[said] = self.pages.get(said, 0) + 1
+        self.this_page = set()
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno == logging.WARNING:
-            message = record.getMessage()
-            self.warnings[message] = self.warnings.get(message, 0) + 1
+        if record.levelno >= logging.WARNING:
+            self.this_page.add(f"{record.levelname} {record.getMessage()}")
         return False
+
+    def summary(self) -> list[str]:
+        lines = [said + (f" (for {pages} pages)" if pages > 1 else "")
+                 for said, pages in list(self.pages.items())[:self.SHOWN]]
+        if len(self.pages) > self.SHOWN:
+            lines.append(f"... and {len(self.pages) - self.SHOWN} other messages (GRADER_DEBUG=1 shows them all)")
+        return lines
 
 
 @contextlib.contextmanager
 def _log_kept_from_stderr(gathered: _Gathered) -> Iterator[None]:
     """While one page is made: nbgrader's log stays in the result the API returns and in ``gathered``, not on
-    stderr (GRADER_DEBUG=1 shows it all)."""
+    stderr (GRADER_DEBUG=1 shows it all; so does --verbose, whose handler shows INFO)."""
+    gathered.new_page()
     if os.environ.get("GRADER_DEBUG"):
         yield
         return
-    handlers = logging.getLogger().handlers
+    handlers = [h for h in logging.getLogger().handlers if h.level >= logging.WARNING]
     for handler in handlers:
         handler.addFilter(gathered)
     try:

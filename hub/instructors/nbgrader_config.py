@@ -10,3 +10,7 @@ c = get_config()  # noqa: F821 -- injected by traitlets when nbgrader loads this
 
 # A submission counts for the student who owns it: nbgrader's collect would take bob's folder named for ada as hers.
 c.ExchangeFactory.collect = "grader.compat.exchange.CollectOwnSubmissions"
+# nbgrader's own autograde would grade without the sandbox and the re-check, in a folder not yet a class workspace
+# too (grader/compat/guard.py; the course's nbgrader_config.py does the same at the repository root and in every
+# workspace). A name, not the class: nbgrader imports it only when it builds an Autograde.
+c.Autograde.exporter_class = "grader.compat.guard.RefuseAutograde"
